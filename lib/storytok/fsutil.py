@@ -1,0 +1,71 @@
+"""Write outputs so that an interrupted run never leaves something that looks finished.
+
+Every pipeline output is written under a temporary name in the same directory and renamed
+into place only when complete: a rename within one filesystem is atomic, so a reader (or a
+re-run deciding what to keep) sees either the old file, the new one, or no file, never half
+of one. Temporary names carry the suffix below so a later run can find and delete leftovers
+of a run that was killed (`kill -9` cannot be caught, so cleanup happens on the next start).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+TMP_SUFFIX = ".partial"
+
+
+def tmp_path(final: Path) -> Path:
+    """The temporary name `final` is written under until it is complete."""
+    final = Path(final)
+    return final.with_name(final.name + TMP_SUFFIX)
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Write `obj` as JSON to `path` via a temporary file, fsync, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path(path)
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path):
+    """The JSON in `path`, or None when the file is missing or unreadable (treated as absent)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def remove_quietly(path: Path) -> None:
+    """Delete a file or directory tree if it exists."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def replace_dir(tmp_dir: Path, final_dir: Path) -> None:
+    """Move the finished `tmp_dir` to `final_dir`, replacing what was there.
+
+    The old directory is first renamed aside, so at every moment `final_dir` is either the
+    complete old one, absent, or the complete new one.
+    """
+    tmp_dir, final_dir = Path(tmp_dir), Path(final_dir)
+    old = final_dir.with_name(final_dir.name + ".old" + TMP_SUFFIX)
+    remove_quietly(old)
+    if final_dir.exists():
+        os.replace(final_dir, old)
+    os.replace(tmp_dir, final_dir)
+    remove_quietly(old)

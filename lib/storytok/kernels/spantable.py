@@ -1,0 +1,130 @@
+"""An open-addressing hash table keyed by byte spans, for pre-token counts and the encode cache.
+
+Counting pre-tokens and caching their encodings both need "bytes -> small record" lookups
+at tens of millions per second without creating Python strings. Each row is one 64-byte
+cache line: [hash, first 8 bytes, next 8 bytes, length, arena offset, v0, v1, spare].
+Keys up to 16 bytes (nearly every pre-token) compare as three integers; longer keys also
+compare their tail against the byte arena, which keeps every key for later extraction.
+A table is the tuple (rows, arena, meta) with meta = [entries, arena bytes used].
+"""
+import numpy as np
+from numba import njit
+
+HASH, K0, K1, LEN, OFF, V0, V1 = 0, 1, 2, 3, 4, 5, 6
+ROW_WIDTH = 8
+_M1 = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15
+_M2 = np.int64(-4417276706812531889)  # 0xC2B2AE3D27D4EB4F
+_M3 = np.int64(1609587929392839161)
+
+
+@njit(cache=True, nogil=True)
+def table_new(capacity, arena_capacity):
+    """capacity must be a power of two."""
+    return (np.zeros((capacity, ROW_WIDTH), np.int64), np.zeros(max(arena_capacity, 64), np.uint8),
+            np.zeros(2, np.int64))
+
+
+@njit(cache=True, nogil=True)
+def span_key(buf, s, e):
+    """(hash, k0, k1): the first 16 bytes packed little-endian, the rest folded into the hash."""
+    k0 = np.int64(0)
+    k1 = np.int64(0)
+    n = e - s
+    m = min(n, 8)
+    for i in range(m):
+        k0 |= np.int64(buf[s + i]) << (8 * i)
+    m = min(n, 16)
+    for i in range(8, m):
+        k1 |= np.int64(buf[s + i]) << (8 * (i - 8))
+    h = k0 * _M1 + k1 * _M2 + n * _M3
+    for i in range(s + 16, e):
+        h = (h ^ np.int64(buf[i])) * _M1
+    h ^= (h >> 29) & 0x7FFFFFFFF
+    h *= _M2
+    h ^= (h >> 32) & 0xFFFFFFFF
+    return h, k0, k1
+
+
+@njit(cache=True, nogil=True)
+def table_find(rows, arena, buf, s, e, h, k0, k1):
+    """Row index holding buf[s:e], or -(row + 1) for the empty row where it would go."""
+    mask = rows.shape[0] - 1
+    n = e - s
+    idx = h & mask
+    while True:
+        ln = rows[idx, LEN]
+        if ln == 0:
+            return -(idx + 1)
+        if rows[idx, HASH] == h and ln == n and rows[idx, K0] == k0 and rows[idx, K1] == k1:
+            if n <= 16:
+                return idx
+            off = rows[idx, OFF]
+            same = True
+            for i in range(16, n):
+                if arena[off + i] != buf[s + i]:
+                    same = False
+                    break
+            if same:
+                return idx
+        idx = (idx + 1) & mask
+
+
+@njit(cache=True, nogil=True)
+def _rehash(rows, new_capacity):
+    new_rows = np.zeros((new_capacity, ROW_WIDTH), np.int64)
+    mask = new_capacity - 1
+    for r in range(rows.shape[0]):
+        if rows[r, LEN] != 0:
+            idx = rows[r, HASH] & mask
+            while new_rows[idx, LEN] != 0:
+                idx = (idx + 1) & mask
+            new_rows[idx, :] = rows[r, :]
+    return new_rows
+
+
+@njit(cache=True, nogil=True)
+def table_reserve(rows, arena, meta, n_bytes):
+    """Room for one more entry of n_bytes: grows rows past half full and the arena when short."""
+    if 2 * (meta[0] + 1) > rows.shape[0]:
+        rows = _rehash(rows, rows.shape[0] * 2)
+    need = meta[1] + n_bytes
+    if need > arena.shape[0]:
+        new_arena = np.zeros(max(need, 2 * arena.shape[0]), np.uint8)
+        new_arena[:meta[1]] = arena[:meta[1]]
+        arena = new_arena
+    return rows, arena
+
+
+@njit(cache=True, nogil=True)
+def table_put(rows, arena, meta, buf, s, e, h, k0, k1, empty_row):
+    """Store key buf[s:e] in the empty row table_find pointed at (after table_reserve)."""
+    n = e - s
+    off = meta[1]
+    arena[off:off + n] = buf[s:e]
+    meta[1] = off + n
+    meta[0] += 1
+    rows[empty_row, HASH] = h
+    rows[empty_row, K0] = k0
+    rows[empty_row, K1] = k1
+    rows[empty_row, LEN] = n
+    rows[empty_row, OFF] = off
+    rows[empty_row, V0] = 0
+    rows[empty_row, V1] = 0
+
+
+@njit(cache=True, nogil=True)
+def table_add_counts(rows, arena, meta, src_rows, src_arena):
+    """dst[key].v0 += src[key].v0 for every key of src: merges per-thread counts."""
+    for r in range(src_rows.shape[0]):
+        n = src_rows[r, LEN]
+        if n == 0:
+            continue
+        s = src_rows[r, OFF]
+        h, k0, k1 = src_rows[r, HASH], src_rows[r, K0], src_rows[r, K1]
+        idx = table_find(rows, arena, src_arena, s, s + n, h, k0, k1)
+        if idx < 0:
+            rows, arena = table_reserve(rows, arena, meta, n)
+            idx = -table_find(rows, arena, src_arena, s, s + n, h, k0, k1) - 1
+            table_put(rows, arena, meta, src_arena, s, s + n, h, k0, k1, idx)
+        rows[idx, V0] += src_rows[r, V0]
+    return rows, arena
