@@ -166,10 +166,10 @@ class _Transfer:
     def _announce(self, total: int | None) -> None:
         """Remember the size the server announced; start the bar the first time we know it."""
         if self.total is not None and total is not None and total != self.total:
+            before, self.total = self.total, None
             self.part.unlink(missing_ok=True)
             self.bar.__exit__(None, None, None)
-            self.total = None
-            raise _Interrupted(f"the remote file changed size ({self.total:,} -> {total:,} bytes), restarting")
+            raise _Interrupted(f"the remote file changed size ({before:,} -> {total:,} bytes), restarting")
         if self.total is None:
             self.total = total
             self.bar = ProgressBar(total, f"download {self.dest.name}", unit="bytes",

@@ -5,7 +5,7 @@ message must name the file, what is wrong and what to do, and fit on one line.
 """
 
 
-class StorytokError(Exception):
+class StorytokError(ValueError):
     """A problem with the user's input or environment, explained in one line."""
 
 

@@ -1,0 +1,63 @@
+"""What every stage script shares: one-line errors, the console, and the closing summary.
+
+Users run the stages through `make`; a Python traceback there reads as "storytok is
+broken" even when the input is at fault. So stage scripts wrap their `main` in
+`run_stage`, which turns a StorytokError (and Ctrl-C) into a single line on stderr and exit
+status 1. Anything else is a bug in storytok and keeps its traceback.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from storytok.errors import StorytokError
+
+console = Console(stderr=False, highlight=False)
+
+
+def run_stage(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> int:
+    """Run a stage's `main(argv)`; return the process exit status (0, or 1 with one line printed)."""
+    try:
+        main(argv)
+    except StorytokError as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: unfinished outputs stay under temporary names; run the same command again to continue",
+              file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def summary(title: str, rows: Sequence[tuple[str, str]]) -> None:
+    """Print the short closing summary of a stage as a two-column table."""
+    table = Table(title=title, show_header=False, title_justify="left", box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
+def mb(n_bytes: float) -> str:
+    return f"{n_bytes / 1e6:,.1f} MB"
+
+
+def rate(amount: float, seconds: float, unit: str) -> str:
+    return f"{amount / seconds:,.1f} {unit}/s" if seconds > 0 else "-"
+
+
+class Timer:
+    """`with Timer() as t: ...; t.seconds`"""
+
+    def __enter__(self) -> "Timer":
+        self.t0 = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self.t0

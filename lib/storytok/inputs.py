@@ -1,0 +1,55 @@
+"""Checks on what the user hands the pipeline, with messages that say what to do next.
+
+The core raises precise errors (byte offsets of bad UTF-8, corrupt tokenizer files); what
+it cannot know is how the user got here. These checks run before any work starts, so a
+missing download or an untrained tokenizer is reported in the user's terms (`make data`,
+`TRAIN=...`, `make tokenizer`) instead of as a bare "file not found" half-way through.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from storytok.errors import StorytokError
+
+EOT = "<|endoftext|>"
+UINT16_TOKENS = 1 << 16
+
+
+def check_text_input(path: Path, variable: str) -> Path:
+    """`path` must be a non-empty file; `variable` (TRAIN, VALID) names the Make variable."""
+    path = Path(path)
+    if not path.exists():
+        raise StorytokError(f"{path}: input not found; run `make data` to download TinyStories, "
+                            f"or pass {variable}=/path/to/file.txt (or try `make demo`)")
+    if path.is_dir():
+        raise StorytokError(f"{path}: is a directory, expected a text file; pass {variable}=/path/to/file.txt")
+    if path.stat().st_size == 0:
+        raise StorytokError(f"{path}: file is empty (0 bytes); re-download it with `make data` "
+                            f"or pass {variable}= a non-empty file")
+    return path
+
+
+def check_vocab_size(vocab_size: int) -> None:
+    """The pipeline stores tokens as uint16, so ids must stay below 65,536."""
+    if vocab_size > UINT16_TOKENS:
+        raise StorytokError(f"VOCAB_SIZE={vocab_size:,} does not fit the uint16 token arrays "
+                            f"(at most {UINT16_TOKENS:,} tokens); choose VOCAB_SIZE<={UINT16_TOKENS}")
+
+
+def load_tokenizer(directory: Path):
+    """The pipeline's tokenizer from `directory`: must exist, load, have `<|endoftext|>`
+    as a special token (it separates stories) and fit uint16."""
+    from storytok import Tokenizer
+
+    directory = Path(directory)
+    if not directory.is_dir() or not any(directory.iterdir()):
+        raise StorytokError(f"{directory}: no tokenizer here; run `make tokenizer` first "
+                            f"(or pass the directory that holds vocab.json, merges.txt, tokenizer.json)")
+    tok = Tokenizer.from_dir(directory)
+    if EOT not in tok.special_ids:
+        raise StorytokError(f"{directory}: this tokenizer has no {EOT} special token, which separates "
+                            f"stories; retrain it with `make tokenizer`")
+    if len(tok) > UINT16_TOKENS:
+        raise StorytokError(f"{directory}: {len(tok):,} tokens do not fit uint16 arrays (at most "
+                            f"{UINT16_TOKENS:,}); retrain with VOCAB_SIZE<={UINT16_TOKENS}")
+    return tok

@@ -1,0 +1,138 @@
+"""Encoding: scan pre-tokens, look each up in a cache of earlier encodings, run BPE on a miss.
+
+TinyStories uses few distinct words, so after the first megabytes nearly every pre-token
+is a cache hit and encoding costs one scan plus one hash probe per pre-token. A miss
+applies the merges by rank (lowest first, leftmost on ties), as GPT-2 and tiktoken do.
+"""
+import numpy as np
+from numba import njit
+
+from storytok.kernels.scanner import pretoken_end
+from storytok.kernels.spantable import V0, V1, span_key, table_find, table_put, table_reserve
+
+NO_RANK = np.int64(1) << 62
+MAX_CACHED_LEN = 256          # longer pre-tokens are encoded every time
+MAX_CACHE_ENTRIES = 1 << 18   # per table; past it new words are encoded but not cached
+
+
+@njit(cache=True, nogil=True)
+def merge_slot(mkey, key):
+    """Slot of a (left << 32 | right) key in the merge table, or the empty slot (-1 key)."""
+    mask = mkey.shape[0] - 1
+    h = key * np.int64(-7046029254386353131)
+    idx = ((h >> 32) ^ h) & mask
+    while mkey[idx] != -1 and mkey[idx] != key:
+        idx = (idx + 1) & mask
+    return idx
+
+
+@njit(cache=True, nogil=True)
+def _rank(mkey, mrank, x, y):
+    q = merge_slot(mkey, (x << 32) | y)
+    return mrank[q] if mkey[q] != -1 else NO_RANK
+
+
+@njit(cache=True, nogil=True)
+def bpe_word(buf, s, e, byte_ids, mkey, mrank, mnew, parts, ranks):
+    """BPE of the bytes buf[s:e] into parts[:m]; returns m. parts/ranks are scratch of size >= e-s."""
+    m = e - s
+    for i in range(m):
+        parts[i] = byte_ids[buf[s + i]]
+    for i in range(m - 1):
+        ranks[i] = _rank(mkey, mrank, parts[i], parts[i + 1])
+    while m > 1:
+        best = 0
+        for i in range(1, m - 1):
+            if ranks[i] < ranks[best]:
+                best = i
+        if ranks[best] == NO_RANK:
+            break
+        parts[best] = mnew[merge_slot(mkey, (parts[best] << 32) | parts[best + 1])]
+        for i in range(best + 1, m - 1):
+            parts[i] = parts[i + 1]
+            ranks[i] = ranks[i + 1]
+        m -= 1
+        if best > 0:
+            ranks[best - 1] = _rank(mkey, mrank, parts[best - 1], parts[best])
+        if best < m - 1:
+            ranks[best] = _rank(mkey, mrank, parts[best], parts[best + 1])
+    return m
+
+
+@njit(cache=True, nogil=True)
+def encode_segments(buf, seg_starts, seg_ends, seg_special, classes, byte_ids, mkey, mrank, mnew,
+                    rows, arena, meta, cache_ids, cache_used, out):
+    """Encode text segments (each followed by special id seg_special[k], or none if -1) into out.
+
+    The cache (rows, arena, meta, cache_ids, cache_used) persists across calls; it may be
+    regrown, so it is returned. Returns (n_out, rows, arena, cache_ids).
+    """
+    n_out = 0
+    longest = 0
+    for k in range(seg_starts.shape[0]):
+        longest = max(longest, seg_ends[k] - seg_starts[k])
+    parts = np.empty(max(longest, 1), np.int64)
+    ranks = np.empty(max(longest, 1), np.int64)
+    for k in range(seg_starts.shape[0]):
+        i = seg_starts[k]
+        end = seg_ends[k]
+        while i < end:
+            j = pretoken_end(buf, i, end, classes)
+            n = j - i
+            h = k0 = k1 = np.int64(0)
+            if n == 1:
+                out[n_out] = byte_ids[buf[i]]
+                n_out += 1
+                i = j
+                continue
+            if n <= MAX_CACHED_LEN:
+                h, k0, k1 = span_key(buf, i, j)
+                idx = table_find(rows, arena, buf, i, j, h, k0, k1)
+                if idx >= 0:
+                    off = rows[idx, V0]
+                    for t in range(rows[idx, V1]):
+                        out[n_out + t] = cache_ids[off + t]
+                    n_out += rows[idx, V1]
+                    i = j
+                    continue
+            m = bpe_word(buf, i, j, byte_ids, mkey, mrank, mnew, parts, ranks)
+            for t in range(m):
+                out[n_out + t] = parts[t]
+            n_out += m
+            if n <= MAX_CACHED_LEN and meta[0] < MAX_CACHE_ENTRIES:
+                rows, arena = table_reserve(rows, arena, meta, n)
+                idx = -table_find(rows, arena, buf, i, j, h, k0, k1) - 1
+                table_put(rows, arena, meta, buf, i, j, h, k0, k1, idx)
+                used = cache_used[0]
+                if used + m > cache_ids.shape[0]:
+                    grown = np.empty(2 * (used + m), cache_ids.dtype)
+                    grown[:used] = cache_ids[:used]
+                    cache_ids = grown
+                cache_ids[used:used + m] = parts[:m]
+                rows[idx, V0] = used
+                rows[idx, V1] = m
+                cache_used[0] = used + m
+            i = j
+        if seg_special[k] >= 0:
+            out[n_out] = seg_special[k]
+            n_out += 1
+    return n_out, rows, arena, cache_ids
+
+
+@njit(cache=True, nogil=True)
+def build_merge_table(left, right, new):
+    """Merge table for ranks 0..n-1: (left << 32 | right) -> (rank, new id); the first rank of a repeated pair wins."""
+    cap = 1024
+    while cap < 2 * left.shape[0]:
+        cap *= 2
+    mkey = np.full(cap, -1, np.int64)
+    mrank = np.zeros(cap, np.int64)
+    mnew = np.zeros(cap, np.int64)
+    for r in range(left.shape[0]):
+        key = (left[r] << 32) | right[r]
+        q = merge_slot(mkey, key)
+        if mkey[q] == -1:
+            mkey[q] = key
+            mrank[q] = r
+            mnew[q] = new[r]
+    return mkey, mrank, mnew

@@ -1,0 +1,212 @@
+"""Tokenizer: a thin, exact Python API over the encode kernel (tiktoken's model, on Numba).
+
+It accepts any byte-level BPE: storytok's own ids or GPT-2's. Python objects are turned
+into arrays once, at construction: a byte -> id table, a merge table (pair -> rank, new
+id), the token bytes for decoding. Each thread keeps its own cache of encoded pre-tokens.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from storytok import gpt2_files
+from storytok.chunks import DEFAULT_CHUNK_BYTES, check_text_file, iter_chunks, safe_cut
+from storytok.errors import StorytokError
+from storytok.kernels.bpe_encode import build_merge_table, encode_segments
+from storytok.kernels.spantable import table_new
+from storytok.parallel import PerThread, ordered_map, resolve_workers
+from storytok.progress import ProgressBar
+from storytok.specials import SpecialMatcher
+from storytok.train import check_utf8
+from storytok.unicode_classes import class_table
+
+DECODE_BLOCK = 1 << 20
+
+
+@dataclass
+class EncodedChunk:
+    """The tokens of file bytes [byte_start, byte_end); chunks end right after a special token."""
+    byte_start: int
+    byte_end: int
+    tokens: np.ndarray
+
+
+def _new_cache():
+    rows, arena, meta = table_new(1 << 12, 1 << 14)
+    return [rows, arena, meta, np.empty(1 << 12, np.int64), np.zeros(1, np.int64)]
+
+
+class Tokenizer:
+    def __init__(self, vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]],
+                 special_tokens: list[str] | None = None):
+        self.vocab = {int(i): bytes(b) for i, b in vocab.items()}
+        self.merges = [(bytes(a), bytes(b)) for a, b in merges]
+        self.special_tokens = list(dict.fromkeys(special_tokens or []))
+        ids = {}
+        for i, b in sorted(self.vocab.items()):
+            ids.setdefault(b, i)
+        self.special_ids: dict[str, int] = {}
+        for s in self.special_tokens:
+            b = s.encode("utf-8")
+            if b not in ids:
+                ids[b] = max(self.vocab, default=-1) + 1
+                self.vocab[ids[b]] = b
+            self.special_ids[s] = ids[b]
+        missing = [x for x in range(256) if bytes([x]) not in ids]
+        if missing:
+            raise StorytokError(f"vocabulary lacks {len(missing)} single byte(s) (e.g. {bytes([missing[0]])!r}); "
+                                "a byte-level BPE needs all 256")
+        self._byte_ids = np.array([ids[bytes([x])] for x in range(256)], np.int64)
+        left, right, new = [], [], []
+        for rank, (a, b) in enumerate(self.merges):
+            try:
+                left.append(ids[a]), right.append(ids[b]), new.append(ids[a + b])
+            except KeyError:
+                raise StorytokError(f"merge {rank} ({a!r}, {b!r}) uses or makes a token that is not in the vocabulary") from None
+        self._merge_table = build_merge_table(np.array(left, np.int64), np.array(right, np.int64), np.array(new, np.int64))
+        self._matcher = SpecialMatcher(self.special_tokens)
+        self._special_index_to_id = np.array([self.special_ids[s] for s in self._matcher.tokens], np.int64)
+        self._classes = class_table()
+        self._caches = PerThread(_new_cache)
+        max_id = max(self.vocab)
+        self._tok_len = np.zeros(max_id + 1, np.int64)
+        self._tok_known = np.zeros(max_id + 1, bool)
+        self._tok_off = np.zeros(max_id + 1, np.int64)
+        for i, b in self.vocab.items():
+            self._tok_len[i] = len(b)
+            self._tok_known[i] = True
+        np.cumsum(self._tok_len[:-1], out=self._tok_off[1:])
+        self._tok_bytes = np.frombuffer(b"".join(self.vocab.get(i, b"") for i in range(max_id + 1)), np.uint8)
+
+    # ---- construction from / to files -------------------------------------------------
+    @classmethod
+    def from_files(cls, vocab_path, merges_path, special_tokens: list[str] | None = None) -> "Tokenizer":
+        """A tokenizer from GPT-2 format vocab.json + merges.txt (GPT-2's own included)."""
+        vocab = gpt2_files.read_vocab_json(vocab_path)
+        merges = gpt2_files.read_merges_txt(merges_path)
+        try:
+            return cls(vocab, merges, special_tokens)
+        except StorytokError as e:
+            raise StorytokError(f"{os.fspath(merges_path)}: {e}") from None
+
+    @classmethod
+    def from_dir(cls, directory) -> "Tokenizer":
+        """What save(directory) wrote: vocab.json, merges.txt and the specials in tokenizer.json."""
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise StorytokError(f"{directory}: no tokenizer directory (run `make tokenizer` first)")
+        specials = gpt2_files.read_special_tokens(directory / "tokenizer.json")
+        return cls.from_files(directory / "vocab.json", directory / "merges.txt", specials)
+
+    def save(self, directory) -> None:
+        gpt2_files.write_tokenizer_files(directory, self.vocab, self.merges, self.special_ids)
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def fingerprint(self) -> str:
+        """sha256 of vocab, merges and specials: names this exact tokenizer in manifests."""
+        h = hashlib.sha256()
+        for i, b in sorted(self.vocab.items()):
+            h.update(i.to_bytes(4, "little") + len(b).to_bytes(4, "little") + b)
+        for a, b in self.merges:
+            h.update(len(a).to_bytes(4, "little") + a + len(b).to_bytes(4, "little") + b)
+        for s in self.special_tokens:
+            h.update(b"\x00special\x00" + s.encode("utf-8"))
+        return h.hexdigest()
+
+    def token_byte_lengths(self) -> np.ndarray:
+        """Byte length of every id (0 for unused ids), for byte counts straight from token arrays."""
+        return self._tok_len.copy()
+
+    # ---- encoding ---------------------------------------------------------------------
+    def _encode_buffer(self, data, start: int = 0, end: int | None = None) -> np.ndarray:
+        """int32 ids of data[start:end] (valid UTF-8), on this thread's cache."""
+        end = len(data) if end is None else end
+        buf = np.frombuffer(data, dtype=np.uint8)
+        starts, ends, after = self._matcher.segments(data, start, end)
+        special = np.where(after >= 0, self._special_index_to_id[np.maximum(after, 0)], -1) if len(self._special_index_to_id) else after
+        out = np.empty(max(end - start, 1), np.int32)
+        cache = self._caches.get()
+        n, cache[0], cache[1], cache[3] = encode_segments(
+            buf, starts, ends, special, self._classes, self._byte_ids, *self._merge_table, cache[0], cache[1],
+            cache[2], cache[3], cache[4], out)
+        return out[:n]
+
+    @staticmethod
+    def _utf8(text: str) -> bytes:
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: replaced by U+FFFD, as tiktoken does
+            return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
+
+    def encode(self, text: str) -> list[int]:
+        return self._encode_buffer(self._utf8(text)).tolist()
+
+    def encode_to_numpy(self, text: str, dtype=np.uint16) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        if np.issubdtype(dtype, np.integer) and len(self._tok_len) - 1 > np.iinfo(dtype).max:
+            raise StorytokError(f"ids go up to {len(self._tok_len) - 1}, which does not fit {dtype.name}")
+        return self._encode_buffer(self._utf8(text)).astype(dtype, copy=False)
+
+    def encode_iterable(self, iterable: Iterable[str]) -> Iterator[int]:
+        """encode("".join(iterable)), lazily: memory stays bounded by the largest piece."""
+        pending = b""
+        for piece in iterable:
+            pending += self._utf8(piece)
+            cut = safe_cut(pending, self._matcher, final=False)
+            if cut:
+                yield from self._encode_buffer(pending, 0, cut).tolist()
+                pending = pending[cut:]
+        if pending:
+            yield from self._encode_buffer(pending).tolist()
+
+    def token_dtype(self) -> np.dtype:
+        return np.dtype(np.uint16) if len(self._tok_len) <= 65536 else np.dtype(np.int32)
+
+    def encode_file(self, path, *, workers: int | None = None, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                    start_byte: int = 0, progress: bool = False) -> Iterator[EncodedChunk]:
+        """Encode a UTF-8 file on all cores, chunk by chunk, in file order.
+
+        Chunks end right after a special token, so they encode independently; start_byte
+        must be a previous chunk's byte_end (resuming yields the same later chunks).
+        """
+        size = check_text_file(path)
+        dtype = self.token_dtype()
+
+        def encode_chunk(chunk):
+            check_utf8(path, np.frombuffer(chunk.data, np.uint8), chunk.offset)
+            ids = self._encode_buffer(chunk.data).astype(dtype)
+            return EncodedChunk(chunk.offset, chunk.offset + len(chunk.data), ids)
+
+        with ProgressBar(size, f"encoding {os.path.basename(os.fspath(path))}", unit="bytes", enabled=progress) as bar:
+            bar.update(start_byte)
+            for encoded in ordered_map(encode_chunk, iter_chunks(path, self._matcher, chunk_bytes, start_byte),
+                                       resolve_workers(workers)):
+                bar.update(encoded.byte_end)
+                yield encoded
+
+    # ---- decoding ---------------------------------------------------------------------
+    def decode_bytes(self, ids) -> bytes:
+        ids = np.asarray(ids)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self._tok_len) or not self._tok_known[ids].all()):
+            bad = ids[(ids < 0) | (ids >= len(self._tok_len))]
+            bad = bad[0] if bad.size else ids[~self._tok_known[ids]][0]
+            raise StorytokError(f"cannot decode id {int(bad)}: not in the vocabulary")
+        out = bytearray()
+        for k in range(0, ids.size, DECODE_BLOCK):
+            block = ids.ravel()[k:k + DECODE_BLOCK].astype(np.int64)
+            lens = self._tok_len[block]
+            starts = np.zeros(len(block), np.int64)
+            np.cumsum(lens[:-1], out=starts[1:])
+            gather = np.repeat(self._tok_off[block] - starts, lens) + np.arange(lens.sum())
+            out += self._tok_bytes[gather].tobytes()
+        return bytes(out)
+
+    def decode(self, ids) -> str:
+        return self.decode_bytes(ids).decode("utf-8", errors="replace")
