@@ -12,7 +12,6 @@ import time
 from typing import Callable, Sequence
 
 from rich.console import Console
-from rich.table import Table
 
 from storytok.errors import StorytokError
 
@@ -34,13 +33,14 @@ def run_stage(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] 
 
 
 def summary(title: str, rows: Sequence[tuple[str, str]]) -> None:
-    """Print the short closing summary of a stage as a two-column table."""
-    table = Table(title=title, show_header=False, title_justify="left", box=None, padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
+    """Print the short closing summary of a stage: a title, then one `key  value` line per row.
+
+    Lines are never wrapped (soft_wrap), so a log file keeps one row per line for grep.
+    """
+    console.print(title, style="bold", soft_wrap=True, markup=False)
+    width = max((len(k) for k, _ in rows), default=0)
     for key, value in rows:
-        table.add_row(key, value)
-    console.print(table)
+        console.print(f"  {key:<{width}}  {value}", soft_wrap=True, markup=False)
 
 
 def mb(n_bytes: float) -> str:

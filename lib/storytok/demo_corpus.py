@@ -11,6 +11,7 @@ exercise the tokenizer the way TinyStories does (a small vocabulary, many repeat
 """
 from __future__ import annotations
 
+import filecmp
 import random
 from pathlib import Path
 
@@ -126,11 +127,13 @@ def write_story(rng: random.Random) -> str:
     return sep.join(" ".join(s for s in para) for para in paras)
 
 
-def write_corpus(path: Path, n_bytes: int, seed: int = 0) -> int:
-    """Write stories to `path` until it holds at least `n_bytes` bytes; return its size.
+def write_corpus(path: Path, n_bytes: int, seed: int = 0) -> bool:
+    """Write stories to `path` until it holds at least `n_bytes` bytes.
 
     Layout as in TinyStories: every story is followed by "\\n<|endoftext|>\\n". Written to a
-    temporary name and renamed, so an interrupted run leaves no truncated corpus behind.
+    temporary name and renamed, so an interrupted run leaves no truncated corpus behind. If
+    `path` already holds exactly these bytes it is left untouched (same mtime), so the later
+    stages see an unchanged input and have nothing to redo. Returns True if it was written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,5 +150,8 @@ def write_corpus(path: Path, n_bytes: int, seed: int = 0) -> int:
                 f.write("".join(buf))
                 buf.clear()
         f.write("".join(buf))
+    if path.exists() and filecmp.cmp(tmp, path, shallow=False):
+        tmp.unlink()
+        return False
     tmp.replace(path)
-    return written
+    return True

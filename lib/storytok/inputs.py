@@ -25,7 +25,7 @@ def check_text_input(path: Path, variable: str) -> Path:
         raise StorytokError(f"{path}: is a directory, expected a text file; pass {variable}=/path/to/file.txt")
     if path.stat().st_size == 0:
         raise StorytokError(f"{path}: file is empty (0 bytes); re-download it with `make data` "
-                            f"or pass {variable}= a non-empty file")
+                            f"or pass {variable}=/path/to/a/non-empty/file.txt")
     return path
 
 
@@ -45,7 +45,10 @@ def load_tokenizer(directory: Path):
     if not directory.is_dir() or not any(directory.iterdir()):
         raise StorytokError(f"{directory}: no tokenizer here; run `make tokenizer` first "
                             f"(or pass the directory that holds vocab.json, merges.txt, tokenizer.json)")
-    tok = Tokenizer.from_dir(directory)
+    try:
+        tok = Tokenizer.from_dir(directory)
+    except StorytokError as e:
+        raise StorytokError(f"{e}; retrain it with `make tokenizer`") from None
     if EOT not in tok.special_ids:
         raise StorytokError(f"{directory}: this tokenizer has no {EOT} special token, which separates "
                             f"stories; retrain it with `make tokenizer`")

@@ -8,7 +8,9 @@ from __future__ import annotations
 import numpy as np
 import regex
 
-from storytok.kernels.scanner import first_invalid_utf8, scan_spans
+from functools import lru_cache
+
+from storytok.kernels.scanner import byte_kinds, first_invalid_utf8, scan_spans
 from storytok.unicode_classes import class_table
 
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -20,11 +22,34 @@ def regex_pretokens(text: str) -> list[str]:
     return _GPT2_RE.findall(text)
 
 
+WORD_PADDING = 24
+
+
+@lru_cache(maxsize=1)
+def scanner_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(byte kinds, code point classes): what every scanning kernel takes."""
+    classes = class_table()
+    return byte_kinds(classes), classes
+
+
+def text_buffer(data) -> tuple[np.ndarray, np.ndarray]:
+    """data copied into a zero-padded, 8-byte aligned buffer: (bytes view, uint64 view).
+
+    The kernels read keys as 8-byte words, possibly past the end of the text; the padding
+    makes that safe without a bounds check per pre-token.
+    """
+    n = len(data)
+    words = np.zeros((n + WORD_PADDING) // 8 + 1, np.uint64)
+    buf = words.view(np.uint8)
+    buf[:n] = np.frombuffer(data, np.uint8)
+    return buf, words
+
+
 def scan_pretokens(text: str) -> list[str]:
     """The Numba scanner's pre-tokens, decoded back to str for comparison with the reference."""
     data = text.encode("utf-8")
-    buf = np.frombuffer(data, dtype=np.uint8)
-    starts, ends = scan_spans(buf, 0, len(buf), class_table())
+    buf, words = text_buffer(data)
+    starts, ends = scan_spans(buf, words, 0, len(data), *scanner_tables())
     return [data[s:e].decode("utf-8") for s, e in zip(starts.tolist(), ends.tolist())]
 
 

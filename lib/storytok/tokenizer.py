@@ -20,10 +20,10 @@ from storytok.errors import StorytokError
 from storytok.kernels.bpe_encode import build_merge_table, encode_segments
 from storytok.kernels.spantable import table_new
 from storytok.parallel import PerThread, ordered_map, resolve_workers
+from storytok.pretokenizer import scanner_tables, text_buffer
 from storytok.progress import ProgressBar
 from storytok.specials import SpecialMatcher
 from storytok.train import check_utf8
-from storytok.unicode_classes import class_table
 
 DECODE_BLOCK = 1 << 20
 
@@ -71,7 +71,7 @@ class Tokenizer:
         self._merge_table = build_merge_table(np.array(left, np.int64), np.array(right, np.int64), np.array(new, np.int64))
         self._matcher = SpecialMatcher(self.special_tokens)
         self._special_index_to_id = np.array([self.special_ids[s] for s in self._matcher.tokens], np.int64)
-        self._classes = class_table()
+        self._kinds, self._classes = scanner_tables()
         self._caches = PerThread(_new_cache)
         max_id = max(self.vocab)
         self._tok_len = np.zeros(max_id + 1, np.int64)
@@ -128,13 +128,13 @@ class Tokenizer:
     def _encode_buffer(self, data, start: int = 0, end: int | None = None) -> np.ndarray:
         """int32 ids of data[start:end] (valid UTF-8), on this thread's cache."""
         end = len(data) if end is None else end
-        buf = np.frombuffer(data, dtype=np.uint8)
+        buf, words = text_buffer(data)
         starts, ends, after = self._matcher.segments(data, start, end)
         special = np.where(after >= 0, self._special_index_to_id[np.maximum(after, 0)], -1) if len(self._special_index_to_id) else after
         out = np.empty(max(end - start, 1), np.int32)
         cache = self._caches.get()
         n, cache[0], cache[1], cache[3] = encode_segments(
-            buf, starts, ends, special, self._classes, self._byte_ids, *self._merge_table, cache[0], cache[1],
+            buf, words, starts, ends, special, self._kinds, self._classes, self._byte_ids, *self._merge_table, cache[0], cache[1],
             cache[2], cache[3], cache[4], out)
         return out[:n]
 

@@ -20,8 +20,8 @@ from storytok.kernels.scanner import first_invalid_utf8
 from storytok.kernels.spantable import LEN, OFF, V0, table_add_counts, table_new
 from storytok.parallel import PerThread, ordered_map, resolve_workers
 from storytok.progress import ProgressBar
+from storytok.pretokenizer import scanner_tables, text_buffer
 from storytok.specials import SpecialMatcher
-from storytok.unicode_classes import class_table
 
 
 def check_utf8(path, data: np.ndarray, offset: int) -> None:
@@ -34,16 +34,16 @@ def count_file_pretokens(path, matcher: SpecialMatcher, workers: int | None = No
                          chunk_bytes: int = DEFAULT_CHUNK_BYTES):
     """Every distinct pre-token of the file with its count: (arena, offsets, lengths, counts)."""
     size = check_text_file(path)
-    classes = class_table()
+    kinds, classes = scanner_tables()
     tables = PerThread(lambda: list(table_new(1 << 16, 1 << 20)))
 
     def count_chunk(chunk):
-        buf = np.frombuffer(chunk.data, dtype=np.uint8)
-        check_utf8(path, buf, chunk.offset)
+        buf, words = text_buffer(chunk.data)
+        check_utf8(path, buf[:len(chunk.data)], chunk.offset)
         starts, ends, _ = matcher.segments(chunk.data)
         t = tables.get()
-        t[0], t[1] = count_pretokens(buf, starts, ends, classes, t[0], t[1], t[2])
-        return len(buf)
+        t[0], t[1] = count_pretokens(buf, words, starts, ends, kinds, classes, t[0], t[1], t[2])
+        return len(chunk.data)
 
     n = resolve_workers(workers)
     with ProgressBar(size, "counting pre-tokens", unit="bytes", enabled=progress) as bar:

@@ -7,12 +7,13 @@ applies the merges by rank (lowest first, leftmost on ties), as GPT-2 and tiktok
 import numpy as np
 from numba import njit
 
-from storytok.kernels.scanner import pretoken_end
-from storytok.kernels.spantable import V0, V1, span_key, table_find, table_put, table_reserve
+from storytok.kernels.scanner import scan_tokens, span_key
+from storytok.kernels.spantable import V0, V1, table_find, table_put, table_reserve
 
 NO_RANK = np.int64(1) << 62
 MAX_CACHED_LEN = 256          # longer pre-tokens are encoded every time
 MAX_CACHE_ENTRIES = 1 << 18   # per table; past it new words are encoded but not cached
+TOKEN_BLOCK = 1 << 14
 
 
 @njit(cache=True, nogil=True)
@@ -60,12 +61,13 @@ def bpe_word(buf, s, e, byte_ids, mkey, mrank, mnew, parts, ranks):
 
 
 @njit(cache=True, nogil=True)
-def encode_segments(buf, seg_starts, seg_ends, seg_special, classes, byte_ids, mkey, mrank, mnew,
+def encode_segments(buf, words, seg_starts, seg_ends, seg_special, kinds, classes, byte_ids, mkey, mrank, mnew,
                     rows, arena, meta, cache_ids, cache_used, out):
     """Encode text segments (each followed by special id seg_special[k], or none if -1) into out.
 
     The cache (rows, arena, meta, cache_ids, cache_used) persists across calls; it may be
-    regrown, so it is returned. Returns (n_out, rows, arena, cache_ids).
+    regrown, so it is returned. A cached word of one id keeps it in the row itself (V1 == -1),
+    saving a second memory access for the common case. Returns (n_out, rows, arena, cache_ids).
     """
     n_out = 0
     longest = 0
@@ -73,46 +75,57 @@ def encode_segments(buf, seg_starts, seg_ends, seg_special, classes, byte_ids, m
         longest = max(longest, seg_ends[k] - seg_starts[k])
     parts = np.empty(max(longest, 1), np.int64)
     ranks = np.empty(max(longest, 1), np.int64)
+    starts = np.empty(TOKEN_BLOCK, np.int64)
     for k in range(seg_starts.shape[0]):
-        i = seg_starts[k]
+        pos = seg_starts[k]
         end = seg_ends[k]
-        while i < end:
-            j = pretoken_end(buf, i, end, classes)
-            n = j - i
-            h = k0 = k1 = np.int64(0)
-            if n == 1:
-                out[n_out] = byte_ids[buf[i]]
-                n_out += 1
-                i = j
-                continue
-            if n <= MAX_CACHED_LEN:
-                h, k0, k1 = span_key(buf, i, j)
-                idx = table_find(rows, arena, buf, i, j, h, k0, k1)
-                if idx >= 0:
-                    off = rows[idx, V0]
-                    for t in range(rows[idx, V1]):
-                        out[n_out + t] = cache_ids[off + t]
-                    n_out += rows[idx, V1]
-                    i = j
+        while pos < end:
+            n_tok, pos = scan_tokens(buf, pos, end, kinds, classes, starts)
+            for t in range(n_tok):
+                i = starts[t]
+                j = starts[t + 1]
+                n = j - i
+                if n == 1:
+                    out[n_out] = byte_ids[buf[i]]
+                    n_out += 1
                     continue
-            m = bpe_word(buf, i, j, byte_ids, mkey, mrank, mnew, parts, ranks)
-            for t in range(m):
-                out[n_out + t] = parts[t]
-            n_out += m
-            if n <= MAX_CACHED_LEN and meta[0] < MAX_CACHE_ENTRIES:
-                rows, arena = table_reserve(rows, arena, meta, n)
-                idx = -table_find(rows, arena, buf, i, j, h, k0, k1) - 1
-                table_put(rows, arena, meta, buf, i, j, h, k0, k1, idx)
-                used = cache_used[0]
-                if used + m > cache_ids.shape[0]:
-                    grown = np.empty(2 * (used + m), cache_ids.dtype)
-                    grown[:used] = cache_ids[:used]
-                    cache_ids = grown
-                cache_ids[used:used + m] = parts[:m]
-                rows[idx, V0] = used
-                rows[idx, V1] = m
-                cache_used[0] = used + m
-            i = j
+                cacheable = n <= MAX_CACHED_LEN
+                h = k0 = k1 = np.int64(0)
+                if cacheable:
+                    h, k0, k1 = span_key(buf, words, i, j)
+                    idx = table_find(rows, arena, buf, i, j, h, k0, k1)
+                    if idx >= 0:
+                        m = rows[idx, V1]
+                        if m < 0:
+                            out[n_out] = rows[idx, V0]
+                            n_out += 1
+                        else:
+                            off = rows[idx, V0]
+                            for q in range(m):
+                                out[n_out + q] = cache_ids[off + q]
+                            n_out += m
+                        continue
+                m = bpe_word(buf, i, j, byte_ids, mkey, mrank, mnew, parts, ranks)
+                for q in range(m):
+                    out[n_out + q] = parts[q]
+                n_out += m
+                if cacheable and meta[0] < MAX_CACHE_ENTRIES:
+                    rows, arena = table_reserve(rows, arena, meta, n)
+                    idx = -table_find(rows, arena, buf, i, j, h, k0, k1) - 1
+                    table_put(rows, arena, meta, buf, i, j, h, k0, k1, idx)
+                    if m == 1:
+                        rows[idx, V0] = parts[0]
+                        rows[idx, V1] = -1
+                    else:
+                        used = cache_used[0]
+                        if used + m > cache_ids.shape[0]:
+                            grown = np.empty(2 * (used + m), cache_ids.dtype)
+                            grown[:used] = cache_ids[:used]
+                            cache_ids = grown
+                        cache_ids[used:used + m] = parts[:m]
+                        rows[idx, V0] = used
+                        rows[idx, V1] = m
+                        cache_used[0] = used + m
         if seg_special[k] >= 0:
             out[n_out] = seg_special[k]
             n_out += 1

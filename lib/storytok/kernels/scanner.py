@@ -2,17 +2,54 @@
 
 Reproduces, without a regex engine, the pattern
     '(?:[sdmt]|ll|ve|re)| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+
-The pattern's alternatives reduce to: a lowercase contraction; else a run of one class
-(letters, numbers or other) optionally led by one U+0020; else a whitespace run, which
-gives up its last character when a non-space follows (so that space can lead the next
-word). `pretoken_end` is that rule; the count and encode kernels inline it in their loops.
-Input must be valid UTF-8 (`first_invalid_utf8` checks it once, up front).
+Instead of matching tokens one by one (a data-dependent branch at the end of every run,
+mispredicted most of the time), the scanner decides for each code point whether a
+pre-token starts there, from the kinds of it and its predecessor, with a table and
+almost no branches:
+  * a class change between letters, numbers and other starts a token;
+  * whitespace after non-whitespace starts a token;
+  * a non-space after whitespace starts one unless the whitespace is a single U+0020,
+    which leads the word instead (" ?" in the pattern);
+  * a whitespace run of two or more that is followed by a non-space gives up its last
+    char to what follows (\\s+(?!\\S)): that char starts a token too, decided one step late;
+  * an apostrophe that starts a token and is followed by s d m t / ll ve re (lowercase)
+    forms a contraction, and whatever follows it starts a new token.
+(A token-at-a-time scanner, even with an 8-bytes-at-once path for letter runs, measured
+half as fast: its run-end branches mispredict on nearly every word.)
+Input must be valid UTF-8 (`first_invalid_utf8` checks it once, up front). The 8-byte
+word view of the buffer lets `span_key` build keys with two loads instead of a byte loop.
 """
 import numpy as np
 from numba import njit
 
-# Must match storytok.unicode_classes.
+# Code point classes, as in storytok.unicode_classes.
 OTHER, LETTER, NUMBER, SPACE = 0, 1, 2, 3
+# Byte kinds for the fast path: the classes above, U+0020 apart from other whitespace,
+# "start of a segment", and two kinds that leave the fast path.
+K_SP, K_NONE, K_APOS, K_MULTI = 4, 5, 6, 7
+N_PREV, N_CUR = 6, 5
+
+# START[prev * N_CUR + cur]: does a pre-token start at a code point of kind cur after one of kind prev?
+_START = np.zeros((N_PREV, N_CUR), np.uint8)
+for _p in range(N_PREV):
+    for _c in range(N_CUR):
+        if _p == K_NONE:
+            _START[_p, _c] = 1
+        elif _p in (OTHER, LETTER, NUMBER):
+            _START[_p, _c] = 1 if (_c != _p or _c in (SPACE, K_SP)) else 0
+        elif _p == SPACE:  # e.g. "\n": a following non-space starts fresh; more whitespace continues the run
+            _START[_p, _c] = 1 if _c in (OTHER, LETTER, NUMBER) else 0
+        # _p == K_SP: a single space glues to what follows; a run continues
+START = _START.ravel()
+
+
+def byte_kinds(classes: np.ndarray) -> np.ndarray:
+    """The 256-entry byte -> kind table for the fast path, derived from the code point classes."""
+    kinds = np.full(256, K_MULTI, np.uint8)
+    kinds[:128] = classes[:128]
+    kinds[0x20] = K_SP
+    kinds[0x27] = K_APOS
+    return kinds
 
 
 @njit(cache=True, nogil=True)
@@ -55,10 +92,8 @@ def first_invalid_utf8(buf, start, end):
 
 @njit(cache=True, nogil=True)
 def class_at(buf, i, classes):
-    """(class, byte length) of the code point starting at buf[i]; ASCII takes the short path."""
+    """(class, byte length) of the multi-byte code point starting at buf[i]."""
     b0 = np.int64(buf[i])
-    if b0 < 0x80:
-        return classes[b0], 1
     if b0 < 0xE0:
         cp = ((b0 & 0x1F) << 6) | (np.int64(buf[i + 1]) & 0x3F)
         return classes[cp], 2
@@ -70,68 +105,114 @@ def class_at(buf, i, classes):
     return classes[cp], 4
 
 
-@njit(cache=True, nogil=True)
-def run_end(buf, j, end, cls, classes):
-    """End of the run of code points of class `cls` starting at j."""
-    while j < end:
-        b = buf[j]
-        if b < 0x80:
-            if classes[b] != cls:
-                return j
-            j += 1
-        else:
-            c, n = class_at(buf, j, classes)
-            if c != cls:
-                return j
-            j += n
-    return j
+_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+_M1 = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15
+_M2 = np.int64(-4417276706812531889)  # 0xC2B2AE3D27D4EB4F
 
 
 @njit(cache=True, nogil=True)
-def pretoken_end(buf, i, end, classes):
-    """End (exclusive) of the GPT-2 pre-token that starts at buf[i]; `end` is where the text stops."""
-    b = buf[i]
-    if b == 39 and i + 1 < end:  # "'" + s d m t | ll ve re (lowercase only, as in GPT-2)
-        c = buf[i + 1]
-        if c == 115 or c == 100 or c == 109 or c == 116:
-            return i + 2
-        if i + 2 < end:
-            c2 = buf[i + 2]
-            if (c == 108 and c2 == 108) or (c == 118 and c2 == 101) or (c == 114 and c2 == 101):
-                return i + 3
-    cls, n = class_at(buf, i, classes)
-    if b == 32 and i + 1 < end:  # " ?" prefix: one U+0020 leads a letter/number/other run
-        cls2, n2 = class_at(buf, i + 1, classes)
-        if cls2 != SPACE:
-            return run_end(buf, i + 1 + n2, end, cls2, classes)
-    if cls != SPACE:
-        return run_end(buf, i + n, end, cls, classes)
-    # Whitespace run: \s+(?!\S) keeps all but the last char when a non-space follows; a lone
-    # whitespace char before a non-space falls to the final \s+ alternative.
-    j = i + n
-    last = i
-    while j < end:
-        c, m = class_at(buf, j, classes)
-        if c != SPACE:
-            break
-        last = j
-        j += m
-    if j == end or last == i:
-        return j
-    return last
+def _load8(words, p):
+    """The 8 bytes at byte offset p, little-endian, from two aligned word loads."""
+    wi = p >> 3
+    sh = np.uint64((p & 7) * 8)
+    return (words[wi] >> sh) | ((words[wi + 1] << (np.uint64(63) - sh)) << np.uint64(1))
 
 
 @njit(cache=True, nogil=True)
-def scan_spans(buf, start, end, classes):
-    """(starts, ends) of every pre-token in buf[start:end]: the scanner on its own, for tests and tools."""
-    starts = np.empty(end - start, np.int64)
-    ends = np.empty(end - start, np.int64)
+def _contraction_len(buf, j, end):
+    """2 or 3 if buf[j] (an apostrophe) opens 's 'd 'm 't 'll 've 're, else 0."""
+    if j + 1 >= end:
+        return 0
+    d = buf[j + 1]
+    if d == 115 or d == 100 or d == 109 or d == 116:
+        return 2
+    if j + 2 < end:
+        d2 = buf[j + 2]
+        if (d == 108 and d2 == 108) or (d == 118 and d2 == 101) or (d == 114 and d2 == 101):
+            return 3
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def scan_tokens(buf, pos, end, kinds, classes, starts):
+    """Pre-tokens of buf[pos:end] as (count, resume): token t is buf[starts[t]:starts[t+1]].
+
+    Fills at most starts.shape[0] entries; when full, the last start found is not yet
+    final and resume is where to call again (scanning anew from a token start gives the
+    same tokens). resume == end when the text is done.
+    """
+    cap = starts.shape[0] - 3
     n = 0
-    i = start
-    while i < end:
-        j = pretoken_end(buf, i, end, classes)
-        starts[n] = i
-        ends[n] = j
-        n += 1
-        i = j
+    a = K_NONE      # kind of the previous code point
+    aa = K_NONE     # and of the one before it
+    prev = pos      # byte offset of the previous code point
+    force = 0       # the previous token was a contraction: a token starts here whatever follows
+    j = pos
+    while j < end and n < cap:
+        c = kinds[buf[j]]
+        w = 1
+        if c >= K_APOS:
+            if c == K_MULTI:
+                c, w = class_at(buf, j, classes)
+            else:
+                c = OTHER
+                if force or START[a * N_CUR + OTHER]:
+                    m = _contraction_len(buf, j, end)
+                    if m:
+                        starts[n] = prev
+                        n += ((a == SPACE) | (a == K_SP)) & ((aa == SPACE) | (aa == K_SP))
+                        starts[n] = j
+                        n += 1
+                        a = aa = LETTER
+                        prev = j + m - 1
+                        force = 1
+                        j += m
+                        continue
+        # A whitespace run of 2+ followed by a non-space: its last char starts a token.
+        starts[n] = prev
+        n += (c < SPACE) & ((a == SPACE) | (a == K_SP)) & ((aa == SPACE) | (aa == K_SP))
+        starts[n] = j
+        n += START[a * N_CUR + c] | force
+        force = 0
+        aa = a
+        a = c
+        prev = j
+        j += w
+    if j >= end:
+        starts[n] = end
+        return n, end
+    return n - 1, starts[n - 1]
+
+
+@njit(cache=True, nogil=True)
+def span_key(buf, words, s, e):
+    """(hash, k0, k1) of buf[s:e]: the first 16 bytes packed, the rest folded into the hash.
+
+    words is buf viewed as uint64, with at least 16 bytes of padding past the text.
+    """
+    n = e - s
+    k0 = np.int64(_load8(words, s) & _MASKS[min(n, 8)])
+    k1 = np.int64(_load8(words, s + 8) & _MASKS[min(max(n - 8, 0), 8)])
+    h = (k0 ^ (k1 * _M2) ^ n) * _M1
+    if n > 16:
+        for i in range(s + 16, e):
+            h = (h ^ np.int64(buf[i])) * _M1
+    h = (h >> 32) & 0xFFFFFFFF  # the well-mixed high half
+    return h, k0, k1
+
+
+@njit(cache=True, nogil=True)
+def scan_spans(buf, words, start, end, kinds, classes):
+    """(starts, ends) of every pre-token in buf[start:end]: the scanner on its own, for tests and tools."""
+    starts = np.empty(end - start + 1, np.int64)
+    ends = np.empty(end - start + 1, np.int64)
+    block = np.empty(1 << 12, np.int64)
+    n = 0
+    pos = start
+    while pos < end:
+        nt, pos = scan_tokens(buf, pos, end, kinds, classes, block)
+        for t in range(nt):
+            starts[n] = block[t]
+            ends[n] = block[t + 1]
+            n += 1
     return starts[:n], ends[:n]

@@ -5,16 +5,14 @@ at tens of millions per second without creating Python strings. Each row is one 
 cache line: [hash, first 8 bytes, next 8 bytes, length, arena offset, v0, v1, spare].
 Keys up to 16 bytes (nearly every pre-token) compare as three integers; longer keys also
 compare their tail against the byte arena, which keeps every key for later extraction.
-A table is the tuple (rows, arena, meta) with meta = [entries, arena bytes used].
+A table is the tuple (rows, arena, meta) with meta = [entries, arena bytes used]; keys
+and hashes come from `scanner.span_key`.
 """
 import numpy as np
 from numba import njit
 
 HASH, K0, K1, LEN, OFF, V0, V1 = 0, 1, 2, 3, 4, 5, 6
 ROW_WIDTH = 8
-_M1 = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15
-_M2 = np.int64(-4417276706812531889)  # 0xC2B2AE3D27D4EB4F
-_M3 = np.int64(1609587929392839161)
 
 
 @njit(cache=True, nogil=True)
@@ -22,27 +20,6 @@ def table_new(capacity, arena_capacity):
     """capacity must be a power of two."""
     return (np.zeros((capacity, ROW_WIDTH), np.int64), np.zeros(max(arena_capacity, 64), np.uint8),
             np.zeros(2, np.int64))
-
-
-@njit(cache=True, nogil=True)
-def span_key(buf, s, e):
-    """(hash, k0, k1): the first 16 bytes packed little-endian, the rest folded into the hash."""
-    k0 = np.int64(0)
-    k1 = np.int64(0)
-    n = e - s
-    m = min(n, 8)
-    for i in range(m):
-        k0 |= np.int64(buf[s + i]) << (8 * i)
-    m = min(n, 16)
-    for i in range(8, m):
-        k1 |= np.int64(buf[s + i]) << (8 * (i - 8))
-    h = k0 * _M1 + k1 * _M2 + n * _M3
-    for i in range(s + 16, e):
-        h = (h ^ np.int64(buf[i])) * _M1
-    h ^= (h >> 29) & 0x7FFFFFFFF
-    h *= _M2
-    h ^= (h >> 32) & 0xFFFFFFFF
-    return h, k0, k1
 
 
 @njit(cache=True, nogil=True)

@@ -1,0 +1,178 @@
+"""Statistics of an encoded split, accumulated while its flat arrays are written.
+
+What counts as what (also written into stats.json under "definitions"):
+
+- row: what lies between two `<|endoftext|>` separators (one Parquet row, one offsets entry).
+- story: a row with some non-whitespace text. TinyStories files end with
+  "<|endoftext|>\\n", so their last row is a lone "\\n": it stays in the arrays (decoding
+  must give the file back) but is counted under `blank_rows`, not as a story, and is left
+  out of the per-story numbers. Whitespace here is ASCII (space, \\t, \\n, \\r, \\v, \\f).
+- tokens: length of the flat array, i.e. every story and blank-row token plus the
+  separators; `bytes_per_token` = input bytes / tokens.
+- tokens per story (mean, median, p95, max; share over 512): story tokens only, separator
+  excluded; percentiles interpolate linearly (numpy's default).
+- token frequencies (top tokens, vocabulary use) count every token of the flat array,
+  separators included, since that is what a model trained on it sees.
+
+Memory: a frequency count per vocabulary entry and two small numbers per row (a 2 GB split
+has ~2.7M rows), never the tokens themselves.
+"""
+from __future__ import annotations
+
+import numpy as np
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from storytok.errors import StorytokError
+from storytok.inputs import EOT
+
+TOP_TOKENS = 20
+LONG_STORY_TOKENS = 512
+NEVER_USED_SAMPLE = 50
+_ASCII_WS = b" \t\n\r\x0b\x0c"
+
+DEFINITIONS = {
+    "row": "text between two <|endoftext|> separators: one Parquet row, one offsets entry",
+    "story": "a row holding some non-whitespace text",
+    "blank_rows": "rows that are empty or ASCII whitespace only, e.g. the lone \\n after a file's last "
+                  "separator; kept in the arrays, left out of per-story numbers",
+    "tokens": "length of the flat array: story tokens + blank-row tokens + separators",
+    "tokens_per_story": "story tokens without the separator; percentiles interpolate linearly",
+    "top_tokens": "frequencies over the whole flat array, separators included",
+}
+
+
+def _token_text(tok, i: int) -> str:
+    return tok.decode([int(i)])
+
+
+def longest_token(tok, among: np.ndarray | None = None) -> dict | None:
+    """The longest non-special token by bytes (lowest id on ties), optionally only among ids
+    `among`; None if there is none."""
+    lengths = tok.token_byte_lengths()
+    ids = np.arange(lengths.size) if among is None else np.asarray(among, dtype=np.int64)
+    ids = ids[~np.isin(ids, list(tok.special_ids.values()))]
+    if ids.size == 0:
+        return None
+    best = int(ids[np.argmax(lengths[ids])])
+    return {"id": best, "text": _token_text(tok, best), "bytes": int(lengths[best])}
+
+
+def tokenizer_summary(tok, directory) -> dict:
+    return {"dir": str(directory), "fingerprint": tok.fingerprint(), "vocab_size": len(tok),
+            "special_tokens": list(tok.special_tokens), "longest_token": longest_token(tok)}
+
+
+class StatsAccumulator:
+    """Feed it each piece of a split as it is flattened; `result()` gives the stats.json entry."""
+
+    def __init__(self, tok, manifest: dict):
+        self.tok = tok
+        self.manifest = manifest
+        lengths = tok.token_byte_lengths()
+        self.counts = np.zeros(max(len(tok), lengths.size), dtype=np.int64)
+        ws = np.zeros(self.counts.size, dtype=bool)
+        for i, b in tok.vocab.items():
+            ws[i] = len(b) > 0 and all(c in _ASCII_WS for c in b)
+        self._is_ws = ws
+        self._row_tokens: list[np.ndarray] = []
+        self._row_blank: list[np.ndarray] = []
+        self._row_bytes = 0
+        self.flat_tokens = 0
+
+    def add(self, values: np.ndarray, lengths: np.ndarray, n_bytes: np.ndarray, flat: np.ndarray) -> None:
+        """values/lengths: the rows' tokens (no separators); flat: what went into the flat array."""
+        self.counts += np.bincount(flat, minlength=self.counts.size)
+        self.flat_tokens += flat.size
+        ends = np.cumsum(lengths)
+        text_cum = np.concatenate([[0], np.cumsum(~self._is_ws[values], dtype=np.int64)])
+        text_tokens = text_cum[ends] - text_cum[ends - lengths]
+        self._row_tokens.append(lengths.astype(np.int32))
+        self._row_blank.append(text_tokens == 0)
+        self._row_bytes += int(n_bytes.sum())
+
+    def result(self) -> dict:
+        tok, m = self.tok, self.manifest
+        row_tokens = np.concatenate(self._row_tokens)
+        blank = np.concatenate(self._row_blank)
+        story = row_tokens[~blank].astype(np.int64)
+        rows = row_tokens.size
+        input_bytes = m["input"]["size"]
+        if self._row_bytes + (rows - 1) * len(EOT.encode()) != input_bytes:
+            raise StorytokError(f"{m['input']['path']}: the encoded stories hold "
+                                f"{self._row_bytes + (rows - 1) * len(EOT.encode()):,} bytes but the input has "
+                                f"{input_bytes:,}; encoding lost text (a storytok bug, please report it)")
+        used = np.flatnonzero(self.counts)
+        never = np.flatnonzero(self.counts[: len(tok)] == 0)
+        order = np.argsort(-self.counts, kind="stable")[:TOP_TOKENS]
+        total = max(self.flat_tokens, 1)
+        per_story = {"mean": float(story.mean()) if story.size else 0.0,
+                     "median": float(np.median(story)) if story.size else 0.0,
+                     "p95": float(np.percentile(story, 95)) if story.size else 0.0,
+                     "max": int(story.max()) if story.size else 0}
+        longest_used = longest_token(tok, used)
+        if longest_used is not None:
+            longest_used["count"] = int(self.counts[longest_used["id"]])
+        return {
+            "input": m["input"]["path"],
+            "stories": int(story.size),
+            "blank_rows": int(blank.sum()),
+            "rows": int(rows),
+            "tokens": int(self.flat_tokens),
+            "story_tokens": int(story.sum()),
+            "separator_tokens": int(rows - 1),
+            "bytes": int(input_bytes),
+            "bytes_per_token": input_bytes / total,
+            "tokens_per_story": per_story,
+            "share_over_512_tokens": float((story > LONG_STORY_TOKENS).mean()) if story.size else 0.0,
+            "vocab": {"size": len(tok), "used": int(used.size), "never_used": int(never.size),
+                      "never_used_sample": [int(i) for i in never[:NEVER_USED_SAMPLE]]},
+            "top_tokens": [{"id": int(i), "text": _token_text(tok, i), "count": int(self.counts[i]),
+                            "share": float(self.counts[i] / total)} for i in order if self.counts[i]],
+            "longest_token_used": longest_used,
+        }
+
+
+def render(stats: dict) -> list[RenderableType]:
+    """Rich tables of stats.json: one column per split, then the most frequent tokens."""
+    splits = stats["splits"]
+    names = list(splits)
+    t = Table(title="storytok stats", title_justify="left")
+    t.add_column("")
+    for n in names:
+        t.add_column(n, justify="right")
+
+    def row(label, fn):
+        t.add_row(label, *[fn(splits[n]) for n in names])
+
+    row("stories", lambda s: f"{s['stories']:,}")
+    row("blank rows", lambda s: f"{s['blank_rows']:,}")
+    row("tokens", lambda s: f"{s['tokens']:,}")
+    row("bytes", lambda s: f"{s['bytes']:,}")
+    row("bytes / token", lambda s: f"{s['bytes_per_token']:.3f}")
+    row("tokens/story mean", lambda s: f"{s['tokens_per_story']['mean']:.1f}")
+    row("tokens/story median", lambda s: f"{s['tokens_per_story']['median']:.0f}")
+    row("tokens/story p95", lambda s: f"{s['tokens_per_story']['p95']:.0f}")
+    row("tokens/story max", lambda s: f"{s['tokens_per_story']['max']:,}")
+    row(f"stories > {LONG_STORY_TOKENS} tokens", lambda s: f"{100 * s['share_over_512_tokens']:.2f}%")
+    row("vocab used", lambda s: f"{s['vocab']['used']:,} / {s['vocab']['size']:,}")
+    row("tokens never used", lambda s: f"{s['vocab']['never_used']:,}")
+    row("longest token used", lambda s: repr(s["longest_token_used"]["text"]) if s["longest_token_used"] else "-")
+    tables = [t]
+    top = Table(title="most frequent tokens", title_justify="left")
+    for n in names:
+        top.add_column(f"{n}: token", justify="left")
+        top.add_column("share", justify="right")
+    depth = min(10, max(len(splits[n]["top_tokens"]) for n in names))
+    for k in range(depth):
+        cells = []
+        for n in names:
+            tt = splits[n]["top_tokens"]
+            cells += [repr(tt[k]["text"]), f"{100 * tt[k]['share']:.2f}%"] if k < len(tt) else ["", ""]
+        top.add_row(*cells)
+    tables.append(top)
+    lt = stats["tokenizer"]["longest_token"]
+    tables.append(Text(f"tokenizer: {stats['tokenizer']['vocab_size']:,} tokens, longest "
+                       f"{lt['text']!r} ({lt['bytes']} bytes)"))
+    return tables

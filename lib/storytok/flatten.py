@@ -1,0 +1,186 @@
+"""Parquet parts -> the flat arrays training code memory-maps, streamed in small pieces.
+
+    tinystories_<split>_uint16.npy    every token of the split, `<|endoftext|>` between stories
+    tinystories_<split>_offsets.npy   int64, index of each story's first token in the above
+
+The flat array is the input file's token stream: story 0, separator, story 1, separator,
+..., last story. So `tok.decode(array)` is the input text byte for byte, and a model trained
+on windows of it sees stories separated exactly as in the text. offsets has one entry per
+Parquet row (story), in order; story i is `tokens[offsets[i] : offsets[i+1] - 1]` (the -1
+drops the separator) and the last story runs to the end of the array.
+
+A split of TinyStories train is ~600M tokens, more than we want in memory at once. The
+lengths are known up front (the manifest counts rows and tokens), so each .npy header is
+written first and the data is appended one Parquet row group at a time. Files are written
+under a temporary name and renamed only when the byte count matches the header.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from storytok.corpus_stats import DEFINITIONS, StatsAccumulator, tokenizer_summary
+from storytok.errors import StorytokError
+from storytok.fsutil import read_json, remove_quietly, tmp_path, write_json_atomic
+from storytok.inputs import EOT
+from storytok.parquet_store import finished_manifest, manifest_digest
+from storytok.progress import ProgressBar
+
+
+def tokens_path(out_dir: Path, split: str) -> Path:
+    return Path(out_dir) / f"tinystories_{split}_uint16.npy"
+
+
+def offsets_path(out_dir: Path, split: str) -> Path:
+    return Path(out_dir) / f"tinystories_{split}_offsets.npy"
+
+
+class NpyStreamWriter:
+    """A 1-D .npy file of known length, written header first and then piece by piece."""
+
+    def __init__(self, path: Path, dtype, length: int):
+        self.path = Path(path)
+        self.tmp = tmp_path(self.path)
+        self.dtype = np.dtype(dtype).newbyteorder("<")
+        self.length = int(length)
+        self.written = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(self.tmp, "wb")
+        np.lib.format.write_array_header_1_0(self._f, {
+            "descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (self.length,)})
+
+    def write(self, piece: np.ndarray) -> None:
+        piece = np.ascontiguousarray(piece, dtype=self.dtype)
+        if self.written + piece.size > self.length:
+            raise StorytokError(f"{self.path}: more data than the {self.length:,} elements announced; "
+                                f"the Parquet parts disagree with their manifest, run `make encode` again")
+        self._f.write(memoryview(piece).cast("B"))
+        self.written += piece.size
+
+    def finish(self) -> None:
+        if self.written != self.length:
+            raise StorytokError(f"{self.path}: got {self.written:,} elements, expected {self.length:,}; "
+                                f"the Parquet parts disagree with their manifest, run `make encode` again")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self._f.close()
+        remove_quietly(self.tmp)
+
+
+def flatten_split(tok, split_dir: Path, out_dir: Path, split: str, *, progress: bool = True) -> StatsAccumulator:
+    """Write the flat token and offsets arrays of one encoded split; return its statistics.
+
+    Raises StorytokError if the split is not completely encoded with `tok`.
+    """
+    split_dir = Path(split_dir)
+    manifest = finished_manifest(split_dir, tok.fingerprint())
+    eot = tok.special_ids[EOT]
+    rows = sum(p["rows"] for p in manifest["parts"])
+    flat_len = sum(p["tokens"] for p in manifest["parts"]) + rows - 1  # a separator between stories
+    acc = StatsAccumulator(tok, manifest)
+    tokens_out = NpyStreamWriter(tokens_path(out_dir, split), np.uint16, flat_len)
+    offsets_out = NpyStreamWriter(offsets_path(out_dir, split), np.int64, rows)
+    pos = 0            # elements written to the flat array so far
+    first = True       # the split's first story gets no separator in front
+    try:
+        with ProgressBar(rows, f"flatten {split}", unit="stories", enabled=progress) as bar:
+            for part in manifest["parts"]:
+                pf = pq.ParquetFile(split_dir / part["file"])
+                for g in range(pf.num_row_groups):
+                    table = pf.read_row_group(g, columns=["tokens", "n_bytes"])
+                    col = table.column("tokens").combine_chunks()
+                    values = col.flatten().to_numpy(zero_copy_only=False)
+                    lengths = col.value_lengths().to_numpy(zero_copy_only=False).astype(np.int64)
+                    starts = np.zeros(lengths.size, dtype=np.int64)
+                    np.cumsum(lengths[:-1], out=starts[1:])
+                    # Insert a separator in front of every story; the very first one drops it.
+                    flat = np.insert(values, starts, eot)
+                    row_pos = starts + np.arange(1, lengths.size + 1)
+                    if first:
+                        flat, row_pos, first = flat[1:], row_pos - 1, False
+                    tokens_out.write(flat)
+                    offsets_out.write(pos + row_pos)
+                    acc.add(values, lengths, table.column("n_bytes").to_numpy(), flat)
+                    pos += flat.size
+                    bar.advance(lengths.size)
+        tokens_out.finish()
+        offsets_out.finish()
+    except BaseException:
+        tokens_out.abort()
+        offsets_out.abort()
+        raise
+    return acc
+
+
+STATS_FILE = "stats.json"
+
+
+@dataclass
+class FlattenReport:
+    stats: dict
+    stats_path: Path
+    rebuilt: list[str]        # splits whose arrays were written by this run
+    up_to_date: list[str]     # splits whose arrays were already current
+    tokens_written: int
+
+
+def _current(entry: dict | None, digest: str, out_dir: Path, split: str) -> bool:
+    """Do stats.json's entry and the arrays on disk still describe this exact encoding?"""
+    if not entry or entry.get("source") != digest:
+        return False
+    files = entry.get("files", {})
+    for key, path in (("tokens_bytes", tokens_path(out_dir, split)), ("offsets_bytes", offsets_path(out_dir, split))):
+        if not path.exists() or path.stat().st_size != files.get(key):
+            return False
+    return True
+
+
+def build_arrays_and_stats(tok, tokenizer_dir: Path, out_dir: Path, splits: list[str], *,
+                           progress: bool = True) -> FlattenReport:
+    """For each split: flat arrays from its Parquet parts (skipped when already current),
+    then stats.json for all of them. Entries of other splits already in stats.json are kept
+    while they were made with the same tokenizer."""
+    out_dir = Path(out_dir)
+    stats_path = out_dir / STATS_FILE
+    old = read_json(stats_path) or {}
+    same_tok = old.get("tokenizer", {}).get("fingerprint") == tok.fingerprint()
+    entries = dict(old.get("splits", {})) if same_tok else {}
+    rebuilt, current, written = [], [], 0
+    for split in splits:
+        split_dir = out_dir / "parquet" / split
+        digest = manifest_digest(finished_manifest(split_dir, tok.fingerprint()))
+        if _current(entries.get(split), digest, out_dir, split):
+            current.append(split)
+            continue
+        entry = flatten_split(tok, split_dir, out_dir, split, progress=progress).result()
+        entry["source"] = digest
+        entry["files"] = {"tokens": tokens_path(out_dir, split).name, "offsets": offsets_path(out_dir, split).name,
+                          "tokens_bytes": tokens_path(out_dir, split).stat().st_size,
+                          "offsets_bytes": offsets_path(out_dir, split).stat().st_size}
+        entries[split] = entry
+        rebuilt.append(split)
+        written += entry["tokens"]
+    stats = {"format": 1, "tokenizer": tokenizer_summary(tok, tokenizer_dir), "definitions": DEFINITIONS,
+             "splits": {s: entries[s] for s in sorted(entries, key=lambda s: (s not in splits, s))}}
+    write_json_atomic(stats_path, stats)
+    return FlattenReport(stats, stats_path, rebuilt, current, written)
+
+
+def decodes_to_file(tok, tokens_npy: Path, text_path: Path, block: int = 1 << 20) -> bool:
+    """Does decoding the flat array give `text_path` back byte for byte? Checked in blocks of
+    `block` tokens (token bytes concatenate, so any split works), in bounded memory."""
+    arr = np.load(tokens_npy, mmap_mode="r")
+    with open(text_path, "rb") as f:
+        for k in range(0, arr.size, block):
+            got = tok.decode_bytes(np.asarray(arr[k:k + block]))
+            if f.read(len(got)) != got:
+                return False
+        return f.read(1) == b""

@@ -1,0 +1,317 @@
+"""Encoded stories as Parquet parts plus a manifest, written so that encoding can resume.
+
+Layout of one split (`<out>/parquet/<split>/`):
+
+    part-00000.parquet, part-00001.parquet, ...   one row per story, in file order
+    _manifest.json                                what the parts are, and whether they are all
+
+The directory reads as one dataset (`pyarrow.parquet.read_table(dir)`, `polars.scan_parquet(
+f"{dir}/*.parquet")`, DuckDB `read_parquet('dir/*.parquet')`): the manifest's leading "_"
+and the leading "." of parts still being written keep them out of dataset discovery.
+
+Schema of every part (zstd, row groups of ROW_GROUP_ROWS stories):
+
+    tokens   list<uint16>  not null   the story's token ids, without the <|endoftext|> separator
+    n_bytes  int32         not null   the story's length in UTF-8 bytes (separator excluded)
+
+A "story" (row) is whatever lies between two `<|endoftext|>` separators of the input, so
+an input with N separators has N + 1 rows; the text after the last separator (in
+TinyStories a lone "\\n") is the last row. Joining the rows with the separator id gives the
+token stream of the whole file, which is what makes the flat arrays decode back to the
+input byte for byte.
+
+Why a manifest: encoding 2 GB takes minutes and may be interrupted. A part is written
+under a temporary name and renamed when complete; only then is it recorded in the
+manifest, together with the byte range of the input it covers. A re-run keeps the
+recorded parts and asks the tokenizer to continue at the byte where the last one ended
+(`encode_file(start_byte=...)`, which reproduces the chunks of an uninterrupted run). The
+manifest also records what the parts were made from (tokenizer fingerprint, input size and
+mtime, chunk size): if any of that changed, the old parts are deleted and encoding starts
+clean, so parts of two tokenizers or two inputs are never mixed. Files in the directory
+that the manifest does not list (leftovers of a killed run) are deleted.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from storytok.errors import StorytokError
+from storytok.fsutil import TMP_SUFFIX, read_json, remove_quietly, tmp_path, write_json_atomic
+from storytok.inputs import EOT
+from storytok.progress import ProgressBar
+
+FORMAT = 1
+MANIFEST = "_manifest.json"   # "_" and "." names are skipped by pyarrow/polars/DuckDB dataset discovery
+ROW_GROUP_ROWS = 4096
+DEFAULT_CHUNK_BYTES = 16 << 20
+DEFAULT_PART_BYTES = 64 << 20
+SCHEMA = pa.schema([
+    pa.field("tokens", pa.list_(pa.field("item", pa.uint16(), nullable=False)), nullable=False),
+    pa.field("n_bytes", pa.int32(), nullable=False),
+])
+
+
+def part_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+def input_identity(path: Path) -> dict:
+    st = Path(path).stat()
+    return {"path": str(Path(path).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def read_manifest(split_dir: Path) -> dict | None:
+    """The manifest of a split directory, or None if there is none (or it is unreadable)."""
+    m = read_json(Path(split_dir) / MANIFEST)
+    return m if isinstance(m, dict) and m.get("format") == FORMAT else None
+
+
+def manifest_digest(manifest: dict) -> str:
+    """A short identity of a finished split's parts, used by stats to know it is up to date."""
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def finished_manifest(split_dir: Path, fingerprint: str | None = None) -> dict:
+    """The manifest of a completely encoded split, checked against the files on disk.
+
+    Raises StorytokError saying what to run when the split is missing, unfinished, made
+    with another tokenizer (if `fingerprint` is given) or its part files were tampered with.
+    """
+    split_dir = Path(split_dir)
+    m = read_manifest(split_dir)
+    if m is None:
+        raise StorytokError(f"{split_dir}: no encoded split here; run `make encode` first")
+    if not m.get("complete"):
+        raise StorytokError(f"{split_dir}: encoding of this split is unfinished (interrupted?); "
+                            f"run `make encode` again to finish it")
+    if fingerprint is not None and m["tokenizer"]["fingerprint"] != fingerprint:
+        raise StorytokError(f"{split_dir}: these parts were encoded with another tokenizer than the "
+                            f"current one; run `make encode` again")
+    for p in m["parts"]:
+        f = split_dir / p["file"]
+        if not f.exists() or f.stat().st_size != p["file_bytes"]:
+            raise StorytokError(f"{f}: missing or changed since it was written; run `make encode` again")
+    return m
+
+
+@dataclass
+class EncodeReport:
+    split: str
+    input: Path
+    input_bytes: int
+    stories: int = 0           # rows (stories) in all parts
+    tokens: int = 0            # story tokens in all parts (separators not counted)
+    parts: int = 0
+    kept_parts: int = 0        # parts from an earlier run that were kept
+    encoded_bytes: int = 0     # input bytes encoded by this run
+    up_to_date: bool = False   # nothing to do: a finished run with the same inputs
+    started_clean_because: str | None = None
+    part_files: list[Path] = field(default_factory=list)
+
+
+def encode_split(tok, input_path: Path, split_dir: Path, *, split: str, workers: int | None = None,
+                 chunk_bytes: int = DEFAULT_CHUNK_BYTES, part_bytes: int = DEFAULT_PART_BYTES,
+                 progress: bool = True) -> EncodeReport:
+    """Encode `input_path` with `tok` into Parquet parts under `split_dir`, resuming if possible."""
+    input_path, split_dir = Path(input_path), Path(split_dir)
+    split_dir.mkdir(parents=True, exist_ok=True)
+    eot = tok.special_ids[EOT]
+    want = {
+        "format": FORMAT,
+        "split": split,
+        "input": input_identity(input_path),
+        "tokenizer": {"fingerprint": tok.fingerprint(), "vocab_size": len(tok), "eot_id": int(eot)},
+        "chunk_bytes": int(chunk_bytes),
+        "schema": {"tokens": "list<uint16>", "n_bytes": "int32"},
+    }
+    report = EncodeReport(split, input_path, want["input"]["size"])
+
+    old = read_manifest(split_dir)
+    parts: list[dict] = []
+    if old is not None:
+        reason = _why_not_resumable(old, want)
+        if reason is None:
+            parts = _valid_prefix(split_dir, old["parts"])
+            if old.get("complete") and len(parts) == len(old["parts"]):
+                _remove_unlisted(split_dir, parts)
+                report.up_to_date = True
+                _count(report, split_dir, parts)
+                return report
+        else:
+            report.started_clean_because = reason
+    manifest = dict(want, parts=parts, complete=False)
+    write_json_atomic(split_dir / MANIFEST, manifest)  # first, so stale parts are never listed
+    _remove_unlisted(split_dir, parts)
+    report.kept_parts = len(parts)
+
+    start = parts[-1]["byte_end"] if parts else 0
+    lengths = tok.token_byte_lengths()
+    bar = ProgressBar(report.input_bytes, f"encode {split}", unit="bytes", enabled=progress)
+    writer: _PartWriter | None = None
+    carry = np.empty(0, dtype=np.uint16)   # tokens of a story whose separator is still to come
+    try:
+        with bar:
+            bar.update(start)
+            chunks = tok.encode_file(input_path, workers=workers, chunk_bytes=chunk_bytes,
+                                     start_byte=start) if start < report.input_bytes else ()
+            for chunk in chunks:
+                if writer is not None and writer.text_bytes >= part_bytes and carry.size == 0:
+                    parts.append(writer.finish())
+                    write_json_atomic(split_dir / MANIFEST, manifest)
+                    writer = None
+                if writer is None:
+                    writer = _PartWriter(split_dir / part_name(len(parts)), chunk.byte_start, want)
+                tokens = _as_uint16(chunk.tokens, input_path)
+                if carry.size:
+                    tokens = np.concatenate([carry, tokens])
+                values, offsets, carry = split_stories(tokens, eot)
+                writer.write(values, offsets, lengths)
+                writer.byte_end = chunk.byte_end
+                report.encoded_bytes += chunk.byte_end - chunk.byte_start
+                bar.update(chunk.byte_end)
+            # The text after the last separator is the last story (empty if the file ends with one).
+            if writer is None:
+                writer = _PartWriter(split_dir / part_name(len(parts)), start, want)
+                writer.byte_end = report.input_bytes
+            writer.write(carry, np.array([0, carry.size], dtype=np.int64), lengths)
+            parts.append(writer.finish())
+            writer = None
+            manifest["complete"] = True
+            write_json_atomic(split_dir / MANIFEST, manifest)
+    finally:
+        if writer is not None:
+            writer.abort()
+    _count(report, split_dir, parts)
+    return report
+
+
+def split_stories(tokens: np.ndarray, eot: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut a token stream at the separator id.
+
+    Returns (values, offsets, rest): the tokens of every story that ends with a separator
+    in `tokens` (separators removed), int64 offsets of those stories into `values` (one more
+    than the number of stories), and the tokens after the last separator, whose story
+    continues in the next chunk (or is the last story of the file).
+    """
+    seps = np.flatnonzero(tokens == eot)
+    if seps.size == 0:
+        return tokens[:0], np.zeros(1, dtype=np.int64), tokens
+    last = int(seps[-1])
+    keep = np.ones(last + 1, dtype=bool)
+    keep[seps] = False
+    values = tokens[: last + 1][keep]
+    starts = np.concatenate([[0], seps[:-1] + 1])
+    lengths = seps - starts
+    offsets = np.zeros(seps.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return values, offsets, tokens[last + 1:]
+
+
+class _PartWriter:
+    """One Parquet part being written under a temporary name, in row groups of ROW_GROUP_ROWS."""
+
+    def __init__(self, final: Path, byte_start: int, want: dict):
+        self.final = final
+        self.tmp = tmp_path(final.with_name("." + final.name))  # hidden from dataset readers
+        self.byte_start = self.byte_end = int(byte_start)
+        self.rows = self.tokens = self.text_bytes = 0
+        meta = {"storytok.split": want["split"], "storytok.tokenizer_fingerprint": want["tokenizer"]["fingerprint"],
+                "storytok.eot_id": str(want["tokenizer"]["eot_id"])}
+        self._writer = pq.ParquetWriter(self.tmp, SCHEMA.with_metadata(meta), compression="zstd")
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+
+    def write(self, values: np.ndarray, offsets: np.ndarray, byte_lengths: np.ndarray) -> None:
+        n = offsets.size - 1
+        if n == 0:
+            return
+        cum = np.zeros(values.size + 1, dtype=np.int64)
+        np.cumsum(byte_lengths[values], out=cum[1:])
+        n_bytes = cum[offsets[1:]] - cum[offsets[:-1]]
+        tokens = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values, type=pa.uint16()))
+        self._pending.append(pa.Table.from_arrays([tokens, pa.array(n_bytes.astype(np.int32))], schema=SCHEMA))
+        self._pending_rows += n
+        self.rows += n
+        self.tokens += int(values.size)
+        self.text_bytes += int(n_bytes.sum())
+        if self._pending_rows >= ROW_GROUP_ROWS:
+            self._flush(full_groups_only=True)
+
+    def _flush(self, full_groups_only: bool) -> None:
+        table = pa.concat_tables(self._pending)
+        n = (table.num_rows // ROW_GROUP_ROWS) * ROW_GROUP_ROWS if full_groups_only else table.num_rows
+        if n:
+            self._writer.write_table(table.slice(0, n), row_group_size=ROW_GROUP_ROWS)
+        rest = table.slice(n)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+
+    def finish(self) -> dict:
+        """Close, fsync and rename into place; return the manifest entry of this part."""
+        if self._pending_rows:
+            self._flush(full_groups_only=False)
+        self._writer.close()
+        with open(self.tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(self.tmp, self.final)
+        return {"file": self.final.name, "byte_start": self.byte_start, "byte_end": self.byte_end,
+                "rows": self.rows, "tokens": self.tokens, "file_bytes": self.final.stat().st_size}
+
+    def abort(self) -> None:
+        try:
+            self._writer.close()
+        finally:
+            remove_quietly(self.tmp)
+
+
+def _as_uint16(tokens: np.ndarray, input_path: Path) -> np.ndarray:
+    if tokens.dtype == np.uint16:
+        return tokens
+    if tokens.size and int(tokens.max()) > 0xFFFF:
+        raise StorytokError(f"{input_path}: token id {int(tokens.max())} does not fit uint16")
+    return tokens.astype(np.uint16)
+
+
+def _why_not_resumable(old: dict, want: dict) -> str | None:
+    if old.get("tokenizer", {}).get("fingerprint") != want["tokenizer"]["fingerprint"]:
+        return "the tokenizer changed"
+    o, w = old.get("input", {}), want["input"]
+    if (o.get("size"), o.get("mtime_ns")) != (w["size"], w["mtime_ns"]):
+        return "the input file changed (size or modification time)"
+    if old.get("chunk_bytes") != want["chunk_bytes"] or old.get("split") != want["split"]:
+        return "the chunk size changed"
+    return None
+
+
+def _valid_prefix(split_dir: Path, parts: list[dict]) -> list[dict]:
+    """The recorded parts up to the first one that is missing, changed or out of sequence."""
+    kept, expect = [], 0
+    for i, p in enumerate(parts):
+        f = split_dir / str(p.get("file"))
+        if (p.get("file") != part_name(i) or p.get("byte_start") != expect or not f.exists()
+                or f.stat().st_size != p.get("file_bytes")):
+            break
+        kept.append(p)
+        expect = p["byte_end"]
+    return kept
+
+
+def _remove_unlisted(split_dir: Path, parts: list[dict]) -> None:
+    listed = {p["file"] for p in parts} | {MANIFEST}
+    for f in split_dir.iterdir():
+        if f.name not in listed and (f.name.startswith("part-") or f.name.endswith(TMP_SUFFIX)):
+            remove_quietly(f)
+
+
+def _count(report: EncodeReport, split_dir: Path, parts: list[dict]) -> None:
+    report.parts = len(parts)
+    report.stories = sum(p["rows"] for p in parts)
+    report.tokens = sum(p["tokens"] for p in parts)
+    report.part_files = [split_dir / p["file"] for p in parts]
