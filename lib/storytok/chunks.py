@@ -2,10 +2,12 @@
 
 A chunk may end only where the pre-tokenization of the whole file has a boundary that no
 look-ahead crosses: right after a special token (the text is split there first), or, in
-text with no specials nearby, between an ASCII non-space byte and a newline (the GPT-2
-pattern never joins those, and nothing before the newline looks past it). Cuts are made
-from the previous cut onward, so the same file and chunk size always give the same chunks,
-and a run resumed at a chunk's end sees exactly the chunks an uninterrupted run would.
+text with no specials nearby, between an ASCII non-space byte and an ASCII whitespace byte
+(the GPT-2 pattern never joins those, and nothing before that point looks past it). Cuts
+are made from the previous cut onward, so the same file and chunk size always give the
+same chunks, and a run resumed at a chunk's end sees exactly the chunks an uninterrupted
+run would. Chunks are read straight into padded buffers the kernels take as they are, and
+carry the special-token matches found while cutting, so nothing is copied or searched twice.
 """
 from __future__ import annotations
 
@@ -13,17 +15,29 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from storytok.errors import StorytokError
-from storytok.specials import SpecialMatcher
+from storytok.pretokenizer import padded_buffer, text_buffer
+from storytok.specials import Matches, SpecialMatcher
 
 DEFAULT_CHUNK_BYTES = 16 << 20
-_ASCII_SPACE = frozenset(b"\t\n\x0b\x0c\r ")
+FALLBACK_WINDOW = 1 << 16
+_ASCII_SPACE = np.zeros(256, bool)
+_ASCII_SPACE[list(b"\t\n\x0b\x0c\r ")] = True
 
 
 @dataclass
 class Chunk:
-    offset: int       # where the chunk starts in the file
-    data: bytes
+    offset: int                            # where the chunk starts in the file
+    buf: np.ndarray                        # padded buffer; the chunk's text is buf[:length]
+    words: np.ndarray                      # buf as uint64, for the kernels
+    length: int
+    matches: Matches                       # the special tokens in the chunk
+
+    @property
+    def data(self) -> np.ndarray:
+        return self.buf[:self.length]
 
 
 def check_text_file(path) -> int:
@@ -39,30 +53,37 @@ def check_text_file(path) -> int:
     return size
 
 
-def safe_cut(data: bytes, matcher: SpecialMatcher, final: bool) -> int:
-    """Largest prefix length of data that tokenizes the same alone as inside the whole text (0 if none).
+def safe_cut(buf: np.ndarray, words: np.ndarray, n: int, matcher: SpecialMatcher, final: bool) -> tuple[int, Matches]:
+    """(cut, matches): the largest prefix length of buf[:n] that tokenizes the same alone as
+    inside the whole text (0 if none), and the special tokens inside that prefix.
 
     Special matches that start within max_len of the end could still grow once more data
     arrives, so only matches that end before that margin are trusted (unless final).
     """
+    found = matcher.find(buf, words, 0, n)
     if final:
-        return len(data)
-    margin = max(matcher.max_len, 1)
-    limit = len(data) - margin
+        return n, found
+    limit = n - max(matcher.max_len, 1)
     if limit <= 0:
-        return 0
-    found = matcher.matches(data, 0, len(data))
-    ends = [e for _, e, _ in found if e <= limit]
-    if ends:
-        return ends[-1]
-    # No special to cut after: the last "\n" that follows an ASCII non-space byte, outside any special.
-    last_special_end = found[-1][1] if found else 0
-    p = data.rfind(b"\n", last_special_end + 1, limit)
-    while p > last_special_end:
-        if data[p - 1] not in _ASCII_SPACE and data[p - 1] < 0x80:
-            return p
-        p = data.rfind(b"\n", last_special_end + 1, p)
-    return 0
+        return 0, found.upto(0)
+    trusted = found.upto(limit)
+    if len(trusted.ends):
+        return int(trusted.ends[-1]), trusted
+    # No special to cut after: the last ASCII whitespace byte after an ASCII non-space byte,
+    # outside any special (a match overlapping the window leaves no safe place before it).
+    lo = max(int(found.ends[-1]) if len(found.ends) else 0, limit - FALLBACK_WINDOW, 1)
+    window = buf[lo - 1:limit]
+    ok = _ASCII_SPACE[window[1:]] & ~_ASCII_SPACE[window[:-1]] & (window[:-1] < 0x80)
+    hits = np.flatnonzero(ok)
+    if not hits.size:
+        return 0, found.upto(0)
+    return lo + int(hits[-1]), found.upto(0)
+
+
+def safe_cut_bytes(data: bytes, matcher: SpecialMatcher) -> int:
+    """safe_cut for a bytes object (streaming encode): just the cut."""
+    buf, words = text_buffer(data)
+    return safe_cut(buf, words, len(data), matcher, final=False)[0]
 
 
 def iter_chunks(path, matcher: SpecialMatcher, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
@@ -72,16 +93,18 @@ def iter_chunks(path, matcher: SpecialMatcher, chunk_bytes: int = DEFAULT_CHUNK_
     with open(path, "rb") as f:
         f.seek(start_byte)
         offset = start_byte
-        pending = b""
+        carry = np.empty(0, np.uint8)
         while offset < size:
-            want = max(chunk_bytes - len(pending), len(pending), 1 << 16)
-            more = f.read(want)
-            data = pending + more if pending else more
-            final = f.tell() >= size or not more
-            cut = safe_cut(data, matcher, final)
+            want = max(chunk_bytes - len(carry), len(carry), 1 << 16)
+            buf, words = padded_buffer(len(carry) + want)
+            buf[:len(carry)] = carry
+            got = f.readinto(memoryview(buf)[len(carry):len(carry) + want])
+            n = len(carry) + got
+            final = offset + n >= size or got == 0
+            cut, matches = safe_cut(buf, words, n, matcher, final)
             if cut == 0:
-                pending = data  # no boundary yet: read on until there is one
+                carry = buf[:n].copy()  # no boundary yet: read on until there is one
                 continue
-            yield Chunk(offset, data[:cut])
+            carry = buf[cut:n].copy()
+            yield Chunk(offset, buf, words, cut, matches)
             offset += cut
-            pending = data[cut:]

@@ -24,7 +24,7 @@ def resolve_workers(workers: int | None) -> int:
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """fn over items on `workers` threads, yielded in input order, at most 2*workers in flight."""
+    """fn over items on `workers` threads, yielded in input order, at most workers + 1 in flight."""
     if workers <= 1:
         for item in items:
             yield fn(item)
@@ -33,7 +33,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Itera
         window: deque = deque()
         for item in items:
             window.append(pool.submit(fn, item))
-            if len(window) >= 2 * workers:
+            if len(window) > workers:
                 yield window.popleft().result()
         while window:
             yield window.popleft().result()

@@ -10,7 +10,7 @@ import regex
 
 from functools import lru_cache
 
-from storytok.kernels.scanner import byte_kinds, first_invalid_utf8, scan_spans
+from storytok.kernels.scanner import byte_kinds, scan_spans
 from storytok.unicode_classes import class_table
 
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -32,16 +32,21 @@ def scanner_tables() -> tuple[np.ndarray, np.ndarray]:
     return byte_kinds(classes), classes
 
 
-def text_buffer(data) -> tuple[np.ndarray, np.ndarray]:
-    """data copied into a zero-padded, 8-byte aligned buffer: (bytes view, uint64 view).
+def padded_buffer(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """An 8-byte aligned buffer with room for n bytes plus padding: (bytes view, uint64 view).
 
     The kernels read keys as 8-byte words, possibly past the end of the text; the padding
     makes that safe without a bounds check per pre-token.
     """
-    n = len(data)
-    words = np.zeros((n + WORD_PADDING) // 8 + 1, np.uint64)
-    buf = words.view(np.uint8)
-    buf[:n] = np.frombuffer(data, np.uint8)
+    words = np.empty((n + WORD_PADDING) // 8 + 1, np.uint64)
+    words[-4:] = 0
+    return words.view(np.uint8), words
+
+
+def text_buffer(data) -> tuple[np.ndarray, np.ndarray]:
+    """data copied into a padded buffer (see padded_buffer)."""
+    buf, words = padded_buffer(len(data))
+    buf[:len(data)] = np.frombuffer(data, np.uint8)
     return buf, words
 
 
@@ -51,8 +56,3 @@ def scan_pretokens(text: str) -> list[str]:
     buf, words = text_buffer(data)
     starts, ends = scan_spans(buf, words, 0, len(data), *scanner_tables())
     return [data[s:e].decode("utf-8") for s, e in zip(starts.tolist(), ends.tolist())]
-
-
-def utf8_error_offset(buf: np.ndarray, start: int = 0, end: int | None = None) -> int:
-    """Byte offset of the first invalid UTF-8 sequence in buf[start:end], or -1 if it is all valid."""
-    return int(first_invalid_utf8(buf, start, len(buf) if end is None else end))

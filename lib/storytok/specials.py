@@ -1,49 +1,59 @@
-"""Special tokens: found first, longest match wins, and the text between them is what gets pre-tokenized.
-
-Matching runs on bytes with Python's `re` (a literal alternation, longest first), whose
-literal search is fast enough that the kernels only ever see the resulting spans.
-"""
+"""Special tokens: found first, longest match wins, and the text between them is what gets pre-tokenized."""
 from __future__ import annotations
 
-import re
+from typing import NamedTuple
 
 import numpy as np
 
+from storytok.kernels.specials import find_specials
+
+
+class Matches(NamedTuple):
+    """Special tokens found in a text: byte ranges [starts, ends) and which special (its id order)."""
+    starts: np.ndarray
+    ends: np.ndarray
+    which: np.ndarray
+
+    def upto(self, end: int) -> "Matches":
+        """The matches that end at or before `end`."""
+        k = int(np.searchsorted(self.ends, end, side="right"))
+        return Matches(self.starts[:k], self.ends[:k], self.which[:k])
+
 
 class SpecialMatcher:
-    """Finds special tokens in UTF-8 bytes; specials are literal text, metacharacters included."""
+    """Finds special tokens in padded UTF-8 buffers; specials are literal text, metacharacters included."""
 
     def __init__(self, special_tokens: list[str]):
         self.tokens = list(dict.fromkeys(special_tokens))
         self.encoded = [t.encode("utf-8") for t in self.tokens]
         self.max_len = max((len(b) for b in self.encoded), default=0)
-        ordered = sorted(self.encoded, key=len, reverse=True)
-        self._re = re.compile(b"|".join(re.escape(b) for b in ordered)) if ordered else None
-        self._index = {b: i for i, b in enumerate(self.encoded)}
+        order = sorted(range(len(self.encoded)), key=lambda i: -len(self.encoded[i]))
+        self._order = np.array(order, np.int64)
+        self._lens = np.array([len(self.encoded[i]) for i in order], np.int64)
+        self._offs = np.concatenate([[0], np.cumsum(self._lens)[:-1]]).astype(np.int64) if order else np.zeros(0, np.int64)
+        self._bytes = np.frombuffer(b"".join(self.encoded[i] for i in order) or b"\0", np.uint8)
+        firsts = sorted({b[0] for b in self.encoded})
+        self._first_words = np.array([0x0101010101010101 * f for f in firsts], np.uint64)
+        self._is_first = np.zeros(256, np.bool_)
+        self._is_first[firsts] = True
 
     def __bool__(self) -> bool:
-        return self._re is not None
+        return bool(self.tokens)
 
-    def matches(self, data, start: int = 0, end: int | None = None) -> list[tuple[int, int, int]]:
-        """[(start, end, special index)] of every special in data[start:end], left to right."""
-        if self._re is None:
-            return []
-        end = len(data) if end is None else end
-        return [(m.start(), m.end(), self._index[m.group()]) for m in self._re.finditer(data, start, end)]
+    def find(self, buf: np.ndarray, words: np.ndarray, start: int, end: int) -> Matches:
+        if not self.tokens:
+            empty = np.zeros(0, np.int64)
+            return Matches(empty, empty, empty)
+        s, e, k = find_specials(buf, words, start, end, self._bytes, self._offs, self._lens,
+                                self._first_words, self._is_first)
+        return Matches(s, e, self._order[k])
 
-    def segments(self, data, start: int = 0, end: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(seg_starts, seg_ends, special_after): the text runs between specials, and the index of
-        the special that follows each run (-1 after the last one). Empty runs are kept so every
-        special has its run; the kernels skip them at no cost."""
-        end = len(data) if end is None else end
-        found = self.matches(data, start, end)
-        n = len(found) + 1
-        starts = np.empty(n, np.int64)
-        ends = np.empty(n, np.int64)
-        after = np.full(n, -1, np.int64)
-        pos = start
-        for k, (s, e, idx) in enumerate(found):
-            starts[k], ends[k], after[k] = pos, s, idx
-            pos = e
-        starts[-1], ends[-1] = pos, end
-        return starts, ends, after
+    @staticmethod
+    def segments(found: Matches, start: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(seg_starts, seg_ends, special_after): the text runs between specials, and which special
+        follows each run (-1 after the last one). Empty runs are kept so every special has its
+        run; the kernels skip them at no cost."""
+        seg_starts = np.concatenate([[start], found.ends]).astype(np.int64)
+        seg_ends = np.concatenate([found.starts, [end]]).astype(np.int64)
+        after = np.concatenate([found.which, [-1]]).astype(np.int64)
+        return seg_starts, seg_ends, after

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from storytok import gpt2_files
-from storytok.chunks import DEFAULT_CHUNK_BYTES, check_text_file, iter_chunks, safe_cut
+from storytok.chunks import DEFAULT_CHUNK_BYTES, check_text_file, iter_chunks, safe_cut_bytes
 from storytok.errors import StorytokError
 from storytok.kernels.bpe_encode import build_merge_table, encode_segments
 from storytok.kernels.spantable import table_new
@@ -92,14 +92,19 @@ class Tokenizer:
         try:
             return cls(vocab, merges, special_tokens)
         except StorytokError as e:
-            raise StorytokError(f"{os.fspath(merges_path)}: {e}") from None
+            raise StorytokError(f"{os.fspath(vocab_path)} + {os.path.basename(os.fspath(merges_path))}: {e}") from None
 
     @classmethod
     def from_dir(cls, directory) -> "Tokenizer":
-        """What save(directory) wrote: vocab.json, merges.txt and the specials in tokenizer.json."""
+        """What save(directory) wrote: vocab.json, merges.txt and the specials in tokenizer.json.
+        A folder with a tokenizer_kind.json loads as the kind it names (gpt2-top10k: a
+        storytok.gpt2_top10k.CompactTokenizer)."""
         directory = Path(directory)
         if not directory.is_dir():
             raise StorytokError(f"{directory}: no tokenizer directory (run `make tokenizer` first)")
+        if (directory / "tokenizer_kind.json").exists():
+            from storytok.gpt2_top10k import load_tokenizer_dir
+            return load_tokenizer_dir(directory)
         specials = gpt2_files.read_special_tokens(directory / "tokenizer.json")
         return cls.from_files(directory / "vocab.json", directory / "merges.txt", specials)
 
@@ -125,18 +130,26 @@ class Tokenizer:
         return self._tok_len.copy()
 
     # ---- encoding ---------------------------------------------------------------------
-    def _encode_buffer(self, data, start: int = 0, end: int | None = None) -> np.ndarray:
-        """int32 ids of data[start:end] (valid UTF-8), on this thread's cache."""
-        end = len(data) if end is None else end
-        buf, words = text_buffer(data)
-        starts, ends, after = self._matcher.segments(data, start, end)
-        special = np.where(after >= 0, self._special_index_to_id[np.maximum(after, 0)], -1) if len(self._special_index_to_id) else after
-        out = np.empty(max(end - start, 1), np.int32)
+    def _encode_text(self, buf, words, start: int, end: int, matches=None) -> np.ndarray:
+        """ids of buf[start:end] (valid UTF-8 in a padded buffer), on this thread's cache.
+
+        matches are the special tokens in that range if already known (a file chunk's).
+        """
+        if matches is None:
+            matches = self._matcher.find(buf, words, start, end)
+        starts, ends, after = self._matcher.segments(matches, start, end)
+        special = self._special_index_to_id[np.maximum(after, 0)] if len(self._special_index_to_id) else after
+        special[after < 0] = -1
+        out = np.empty(max(end - start, 1), self.token_dtype())
         cache = self._caches.get()
         n, cache[0], cache[1], cache[3] = encode_segments(
-            buf, words, starts, ends, special, self._kinds, self._classes, self._byte_ids, *self._merge_table, cache[0], cache[1],
-            cache[2], cache[3], cache[4], out)
+            buf, words, starts, ends, special, self._kinds, self._classes, self._byte_ids, *self._merge_table,
+            cache[0], cache[1], cache[2], cache[3], cache[4], out)
         return out[:n]
+
+    def _encode_bytes(self, data: bytes, end: int | None = None) -> np.ndarray:
+        buf, words = text_buffer(data)
+        return self._encode_text(buf, words, 0, len(data) if end is None else end)
 
     @staticmethod
     def _utf8(text: str) -> bytes:
@@ -146,25 +159,31 @@ class Tokenizer:
             return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
 
     def encode(self, text: str) -> list[int]:
-        return self._encode_buffer(self._utf8(text)).tolist()
+        return self._encode_bytes(self._utf8(text)).tolist()
 
     def encode_to_numpy(self, text: str, dtype=np.uint16) -> np.ndarray:
         dtype = np.dtype(dtype)
         if np.issubdtype(dtype, np.integer) and len(self._tok_len) - 1 > np.iinfo(dtype).max:
             raise StorytokError(f"ids go up to {len(self._tok_len) - 1}, which does not fit {dtype.name}")
-        return self._encode_buffer(self._utf8(text)).astype(dtype, copy=False)
+        return self._encode_bytes(self._utf8(text)).astype(dtype, copy=False)
 
     def encode_iterable(self, iterable: Iterable[str]) -> Iterator[int]:
         """encode("".join(iterable)), lazily: memory stays bounded by the largest piece."""
         pending = b""
+        tried = 0  # a cut was last looked for (and not found) at this length: wait for 2x before looking again
         for piece in iterable:
             pending += self._utf8(piece)
-            cut = safe_cut(pending, self._matcher, final=False)
+            if len(pending) < 2 * tried:
+                continue
+            cut = safe_cut_bytes(pending, self._matcher)
             if cut:
-                yield from self._encode_buffer(pending, 0, cut).tolist()
+                yield from self._encode_bytes(pending, cut).tolist()
                 pending = pending[cut:]
+                tried = 0
+            else:
+                tried = len(pending)
         if pending:
-            yield from self._encode_buffer(pending).tolist()
+            yield from self._encode_bytes(pending).tolist()
 
     def token_dtype(self) -> np.dtype:
         return np.dtype(np.uint16) if len(self._tok_len) <= 65536 else np.dtype(np.int32)
@@ -177,12 +196,11 @@ class Tokenizer:
         must be a previous chunk's byte_end (resuming yields the same later chunks).
         """
         size = check_text_file(path)
-        dtype = self.token_dtype()
 
         def encode_chunk(chunk):
-            check_utf8(path, np.frombuffer(chunk.data, np.uint8), chunk.offset)
-            ids = self._encode_buffer(chunk.data).astype(dtype)
-            return EncodedChunk(chunk.offset, chunk.offset + len(chunk.data), ids)
+            check_utf8(path, chunk)
+            ids = self._encode_text(chunk.buf, chunk.words, 0, chunk.length, chunk.matches)
+            return EncodedChunk(chunk.offset, chunk.offset + chunk.length, ids)
 
         with ProgressBar(size, f"encoding {os.path.basename(os.fspath(path))}", unit="bytes", enabled=progress) as bar:
             bar.update(start_byte)

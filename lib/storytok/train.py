@@ -20,14 +20,15 @@ from storytok.kernels.scanner import first_invalid_utf8
 from storytok.kernels.spantable import LEN, OFF, V0, table_add_counts, table_new
 from storytok.parallel import PerThread, ordered_map, resolve_workers
 from storytok.progress import ProgressBar
-from storytok.pretokenizer import scanner_tables, text_buffer
+from storytok.pretokenizer import scanner_tables
 from storytok.specials import SpecialMatcher
 
 
-def check_utf8(path, data: np.ndarray, offset: int) -> None:
-    bad = first_invalid_utf8(data, 0, len(data))
+def check_utf8(path, chunk) -> None:
+    """One line naming the file and the byte offset of the chunk's first invalid UTF-8."""
+    bad = first_invalid_utf8(chunk.buf, chunk.words, 0, chunk.length)
     if bad >= 0:
-        raise StorytokError(f"{os.fspath(path)}: invalid UTF-8 at byte {offset + bad}; the input must be UTF-8 text")
+        raise StorytokError(f"{os.fspath(path)}: invalid UTF-8 at byte {chunk.offset + bad}; the input must be UTF-8 text")
 
 
 def count_file_pretokens(path, matcher: SpecialMatcher, workers: int | None = None, progress: bool = False,
@@ -38,12 +39,11 @@ def count_file_pretokens(path, matcher: SpecialMatcher, workers: int | None = No
     tables = PerThread(lambda: list(table_new(1 << 16, 1 << 20)))
 
     def count_chunk(chunk):
-        buf, words = text_buffer(chunk.data)
-        check_utf8(path, buf[:len(chunk.data)], chunk.offset)
-        starts, ends, _ = matcher.segments(chunk.data)
+        check_utf8(path, chunk)
+        starts, ends, _ = matcher.segments(chunk.matches, 0, chunk.length)
         t = tables.get()
-        t[0], t[1] = count_pretokens(buf, words, starts, ends, kinds, classes, t[0], t[1], t[2])
-        return len(chunk.data)
+        t[0], t[1] = count_pretokens(chunk.buf, chunk.words, starts, ends, kinds, classes, t[0], t[1], t[2])
+        return chunk.length
 
     n = resolve_workers(workers)
     with ProgressBar(size, "counting pre-tokens", unit="bytes", enabled=progress) as bar:

@@ -7,16 +7,17 @@ applies the merges by rank (lowest first, leftmost on ties), as GPT-2 and tiktok
 import numpy as np
 from numba import njit
 
-from storytok.kernels.scanner import scan_tokens, span_key
-from storytok.kernels.spantable import V0, V1, table_find, table_put, table_reserve
+from storytok.kernels.scanner import finish_hash, scan_tokens, span_hash_tail, span_key
+from storytok.kernels.spantable import K0, K1, LEN, V0, V1, table_find, table_put, table_reserve
 
 NO_RANK = np.int64(1) << 62
+LONG_WORD = 64                # from this length on, BPE uses a heap instead of rescanning
 MAX_CACHED_LEN = 256          # longer pre-tokens are encoded every time
-MAX_CACHE_ENTRIES = 1 << 18   # per table; past it new words are encoded but not cached
+MAX_CACHE_ENTRIES = 1 << 15   # per thread (about 4 MB); past it new words are encoded but not cached
 TOKEN_BLOCK = 1 << 14
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def merge_slot(mkey, key):
     """Slot of a (left << 32 | right) key in the merge table, or the empty slot (-1 key)."""
     mask = mkey.shape[0] - 1
@@ -27,10 +28,90 @@ def merge_slot(mkey, key):
     return idx
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _rank(mkey, mrank, x, y):
     q = merge_slot(mkey, (x << 32) | y)
     return mrank[q] if mkey[q] != -1 else NO_RANK
+
+
+@njit(cache=True, nogil=True)
+def _heap_push(heap, n, key):
+    heap[n] = key
+    i = n
+    while i > 0:
+        p = (i - 1) >> 1
+        if heap[p] <= heap[i]:
+            break
+        heap[p], heap[i] = heap[i], heap[p]
+        i = p
+    return n + 1
+
+
+@njit(cache=True, nogil=True)
+def _heap_pop(heap, n):
+    top = heap[0]
+    n -= 1
+    heap[0] = heap[n]
+    i = 0
+    while True:
+        l = 2 * i + 1
+        if l >= n:
+            break
+        c = l + 1 if l + 1 < n and heap[l + 1] < heap[l] else l
+        if heap[i] <= heap[c]:
+            break
+        heap[i], heap[c] = heap[c], heap[i]
+        i = c
+    return top, n
+
+
+@njit(cache=True, nogil=True)
+def bpe_long_word(parts, m, mkey, mrank, mnew):
+    """BPE of parts[:m] in O(m log m): a linked list of symbols and a min-heap of
+    (rank << 32 | left position); stale entries are skipped when popped. Same result as
+    the rescanning loop (lowest rank first, leftmost on ties), for words long enough
+    that rescanning would be quadratic."""
+    nxt = np.arange(1, m + 1)
+    prv = np.arange(-1, m - 1)
+    nxt[m - 1] = -1
+    alive = np.ones(m, np.bool_)
+    heap = np.empty(3 * m, np.int64)
+    hn = 0
+    for i in range(m - 1):
+        r = _rank(mkey, mrank, parts[i], parts[i + 1])
+        if r != NO_RANK:
+            hn = _heap_push(heap, hn, (r << 32) | i)
+    while hn > 0:
+        key, hn = _heap_pop(heap, hn)
+        r = key >> 32
+        i = key & 0xFFFFFFFF
+        j = nxt[i]
+        if not alive[i] or j == -1 or _rank(mkey, mrank, parts[i], parts[j]) != r:
+            continue
+        parts[i] = mnew[merge_slot(mkey, (parts[i] << 32) | parts[j])]
+        alive[j] = False
+        nxt[i] = nxt[j]
+        if nxt[j] != -1:
+            prv[nxt[j]] = i
+        if hn + 2 > heap.shape[0]:
+            grown = np.empty(2 * heap.shape[0], np.int64)
+            grown[:hn] = heap[:hn]
+            heap = grown
+        if prv[i] != -1:
+            r = _rank(mkey, mrank, parts[prv[i]], parts[i])
+            if r != NO_RANK:
+                hn = _heap_push(heap, hn, (r << 32) | prv[i])
+        if nxt[i] != -1:
+            r = _rank(mkey, mrank, parts[i], parts[nxt[i]])
+            if r != NO_RANK:
+                hn = _heap_push(heap, hn, (r << 32) | i)
+    out = 0
+    i = 0
+    while i != -1:
+        parts[out] = parts[i]
+        out += 1
+        i = nxt[i]
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -39,6 +120,8 @@ def bpe_word(buf, s, e, byte_ids, mkey, mrank, mnew, parts, ranks):
     m = e - s
     for i in range(m):
         parts[i] = byte_ids[buf[s + i]]
+    if m >= LONG_WORD:
+        return bpe_long_word(parts, m, mkey, mrank, mnew)
     for i in range(m - 1):
         ranks[i] = _rank(mkey, mrank, parts[i], parts[i + 1])
     while m > 1:
@@ -92,8 +175,15 @@ def encode_segments(buf, words, seg_starts, seg_ends, seg_special, kinds, classe
                 cacheable = n <= MAX_CACHED_LEN
                 h = k0 = k1 = np.int64(0)
                 if cacheable:
-                    h, k0, k1 = span_key(buf, words, i, j)
-                    idx = table_find(rows, arena, buf, i, j, h, k0, k1)
+                    h, k0, k1 = span_key(words, i, n)
+                    if n > 16:
+                        h = span_hash_tail(buf, i, j, h)
+                    h = finish_hash(h)
+                    # First probe written out here: a helper taking `rows` would cost an atomic
+                    # reference count per pre-token. table_find handles collisions and long keys.
+                    idx = h & (rows.shape[0] - 1)
+                    if not (rows[idx, LEN] == n and n <= 16 and rows[idx, K0] == k0 and rows[idx, K1] == k1):
+                        idx = table_find(rows, arena, buf, i, j, h, k0, k1)
                     if idx >= 0:
                         m = rows[idx, V1]
                         if m < 0:

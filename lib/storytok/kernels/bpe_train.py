@@ -65,7 +65,7 @@ def _sift_up(hcnt, ha, hb, i, tok_off, tok_len, tok_bytes):
         i = p
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _pair_slot(keys, key):
     """Slot of key in the pair table, or the empty slot where it would go (keys of -1 are empty)."""
     mask = keys.shape[0] - 1

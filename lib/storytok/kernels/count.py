@@ -2,8 +2,8 @@
 import numpy as np
 from numba import njit
 
-from storytok.kernels.scanner import scan_tokens, span_key
-from storytok.kernels.spantable import V0, table_find, table_put, table_reserve
+from storytok.kernels.scanner import finish_hash, scan_tokens, span_hash_tail, span_key
+from storytok.kernels.spantable import K0, K1, LEN, V0, table_find, table_put, table_reserve
 
 TOKEN_BLOCK = 1 << 14
 
@@ -24,8 +24,15 @@ def count_pretokens(buf, words, seg_starts, seg_ends, kinds, classes, rows, aren
             for t in range(n_tok):
                 i = starts[t]
                 j = starts[t + 1]
-                h, k0, k1 = span_key(buf, words, i, j)
-                idx = table_find(rows, arena, buf, i, j, h, k0, k1)
+                h, k0, k1 = span_key(words, i, j - i)
+                if j - i > 16:
+                    h = span_hash_tail(buf, i, j, h)
+                h = finish_hash(h)
+                # First probe written out here: a helper taking `rows` would cost an atomic
+                # reference count per pre-token. table_find handles collisions and long keys.
+                idx = h & (rows.shape[0] - 1)
+                if not (rows[idx, LEN] == j - i and j - i <= 16 and rows[idx, K0] == k0 and rows[idx, K1] == k1):
+                    idx = table_find(rows, arena, buf, i, j, h, k0, k1)
                 if idx < 0:
                     rows, arena = table_reserve(rows, arena, meta, j - i)
                     idx = -table_find(rows, arena, buf, i, j, h, k0, k1) - 1

@@ -4,8 +4,8 @@ Reproduces, without a regex engine, the pattern
     '(?:[sdmt]|ll|ve|re)| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+
 Instead of matching tokens one by one (a data-dependent branch at the end of every run,
 mispredicted most of the time), the scanner decides for each code point whether a
-pre-token starts there, from the kinds of it and its predecessor, with a table and
-almost no branches:
+pre-token starts there, from the kinds of it and its two predecessors, with one table
+lookup and almost no branches:
   * a class change between letters, numbers and other starts a token;
   * whitespace after non-whitespace starts a token;
   * a non-space after whitespace starts one unless the whitespace is a single U+0020,
@@ -29,18 +29,24 @@ OTHER, LETTER, NUMBER, SPACE = 0, 1, 2, 3
 K_SP, K_NONE, K_APOS, K_MULTI = 4, 5, 6, 7
 N_PREV, N_CUR = 6, 5
 
-# START[prev * N_CUR + cur]: does a pre-token start at a code point of kind cur after one of kind prev?
-_START = np.zeros((N_PREV, N_CUR), np.uint8)
-for _p in range(N_PREV):
-    for _c in range(N_CUR):
-        if _p == K_NONE:
-            _START[_p, _c] = 1
-        elif _p in (OTHER, LETTER, NUMBER):
-            _START[_p, _c] = 1 if (_c != _p or _c in (SPACE, K_SP)) else 0
-        elif _p == SPACE:  # e.g. "\n": a following non-space starts fresh; more whitespace continues the run
-            _START[_p, _c] = 1 if _c in (OTHER, LETTER, NUMBER) else 0
-        # _p == K_SP: a single space glues to what follows; a run continues
-START = _START.ravel()
+# TRANSITIONS[(before_prev * N_PREV + prev) * N_CUR + cur], from the kinds of the last three
+# code points: bit 0 = a pre-token starts at cur; bit 1 = one starts at prev (the last char
+# of a whitespace run of 2+ that a non-space follows). One lookup decides both.
+_TABLE = np.zeros((N_PREV, N_PREV, N_CUR), np.uint8)
+for _pp in range(N_PREV):
+    for _p in range(N_PREV):
+        for _c in range(N_CUR):
+            if _p == K_NONE:
+                start = 1
+            elif _p in (OTHER, LETTER, NUMBER):
+                start = 1 if (_c != _p or _c in (SPACE, K_SP)) else 0
+            elif _p == SPACE:  # e.g. "\n": a following non-space starts fresh; more whitespace continues the run
+                start = 1 if _c in (OTHER, LETTER, NUMBER) else 0
+            else:  # K_SP: a single space glues to what follows; a run continues
+                start = 0
+            gives_up_last = _c < SPACE and _p in (SPACE, K_SP) and _pp in (SPACE, K_SP)
+            _TABLE[_pp, _p, _c] = start | (2 if gives_up_last else 0)
+TRANSITIONS = _TABLE.ravel()
 
 
 def byte_kinds(classes: np.ndarray) -> np.ndarray:
@@ -52,15 +58,22 @@ def byte_kinds(classes: np.ndarray) -> np.ndarray:
     return kinds
 
 
+_HIGH_BITS = np.uint64(0x8080808080808080)
+
+
 @njit(cache=True, nogil=True)
-def first_invalid_utf8(buf, start, end):
+def first_invalid_utf8(buf, words, start, end):
     """Offset of the first byte that starts an invalid UTF-8 sequence, or -1.
 
     Same rules as Python's strict decoder (no overlongs, no surrogates, <= U+10FFFF),
-    and the same offset it would report as `UnicodeDecodeError.start`.
+    and the same offset it would report as `UnicodeDecodeError.start`. Runs of ASCII are
+    skipped eight bytes at a time through the word view.
     """
     i = start
     while i < end:
+        if (i & 7) == 0 and i + 8 <= end and (words[i >> 3] & _HIGH_BITS) == 0:
+            i += 8
+            continue
         b0 = buf[i]
         if b0 < 0x80:
             i += 1
@@ -90,7 +103,7 @@ def first_invalid_utf8(buf, start, end):
     return -1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def class_at(buf, i, classes):
     """(class, byte length) of the multi-byte code point starting at buf[i]."""
     b0 = np.int64(buf[i])
@@ -110,7 +123,7 @@ _M1 = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15
 _M2 = np.int64(-4417276706812531889)  # 0xC2B2AE3D27D4EB4F
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _load8(words, p):
     """The 8 bytes at byte offset p, little-endian, from two aligned word loads."""
     wi = p >> 3
@@ -118,7 +131,7 @@ def _load8(words, p):
     return (words[wi] >> sh) | ((words[wi + 1] << (np.uint64(63) - sh)) << np.uint64(1))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _contraction_len(buf, j, end):
     """2 or 3 if buf[j] (an apostrophe) opens 's 'd 'm 't 'll 've 're, else 0."""
     if j + 1 >= end:
@@ -156,11 +169,13 @@ def scan_tokens(buf, pos, end, kinds, classes, starts):
                 c, w = class_at(buf, j, classes)
             else:
                 c = OTHER
-                if force or START[a * N_CUR + OTHER]:
+                r = TRANSITIONS[(aa * N_PREV + a) * N_CUR + OTHER]
+                if force or r & 1:
                     m = _contraction_len(buf, j, end)
                     if m:
-                        starts[n] = prev
-                        n += ((a == SPACE) | (a == K_SP)) & ((aa == SPACE) | (aa == K_SP))
+                        if r & 2:
+                            starts[n] = prev
+                            n += 1
                         starts[n] = j
                         n += 1
                         a = aa = LETTER
@@ -168,11 +183,12 @@ def scan_tokens(buf, pos, end, kinds, classes, starts):
                         force = 1
                         j += m
                         continue
-        # A whitespace run of 2+ followed by a non-space: its last char starts a token.
-        starts[n] = prev
-        n += (c < SPACE) & ((a == SPACE) | (a == K_SP)) & ((aa == SPACE) | (aa == K_SP))
+        r = TRANSITIONS[(aa * N_PREV + a) * N_CUR + c]
+        if r & 2:  # rare: a whitespace run gives its last char to what follows
+            starts[n] = prev
+            n += 1
         starts[n] = j
-        n += START[a * N_CUR + c] | force
+        n += (r & 1) | force
         force = 0
         aa = a
         a = c
@@ -184,21 +200,40 @@ def scan_tokens(buf, pos, end, kinds, classes, starts):
     return n - 1, starts[n - 1]
 
 
-@njit(cache=True, nogil=True)
-def span_key(buf, words, s, e):
-    """(hash, k0, k1) of buf[s:e]: the first 16 bytes packed, the rest folded into the hash.
+@njit(cache=True, nogil=True, inline="always")
+def span_key(words, s, n):
+    """(partial hash, k0, k1) of the n bytes at s: the first 16 bytes packed into k0, k1.
 
-    words is buf viewed as uint64, with at least 16 bytes of padding past the text.
+    words is the text viewed as uint64, with at least 16 bytes of padding past the end.
+    Keys over 16 bytes fold the rest in with span_hash_tail; finish_hash then mixes. The
+    split keeps this inlined part free of loops and calls, which lets Numba drop its
+    reference counting (an atomic increment and decrement per pre-token otherwise).
     """
-    n = e - s
     k0 = np.int64(_load8(words, s) & _MASKS[min(n, 8)])
     k1 = np.int64(_load8(words, s + 8) & _MASKS[min(max(n - 8, 0), 8)])
-    h = (k0 ^ (k1 * _M2) ^ n) * _M1
-    if n > 16:
-        for i in range(s + 16, e):
-            h = (h ^ np.int64(buf[i])) * _M1
-    h = (h >> 32) & 0xFFFFFFFF  # the well-mixed high half
-    return h, k0, k1
+    return (k0 ^ (k1 * _M2) ^ n) * _M1, k0, k1
+
+
+@njit(cache=True, nogil=True)
+def span_hash_tail(buf, s, e, h):
+    """Fold the bytes of buf[s+16:e] into a span_key hash (keys over 16 bytes only)."""
+    for i in range(s + 16, e):
+        h = (h ^ np.int64(buf[i])) * _M1
+    return h
+
+
+@njit(cache=True, nogil=True, inline="always")
+def finish_hash(h):
+    return (h >> 32) & 0xFFFFFFFF  # the well-mixed high half
+
+
+@njit(cache=True, nogil=True)
+def span_hash(buf, words, s, e):
+    """(hash, k0, k1) of buf[s:e] in one call, for code off the hot path."""
+    h, k0, k1 = span_key(words, s, e - s)
+    if e - s > 16:
+        h = span_hash_tail(buf, s, e, h)
+    return finish_hash(h), k0, k1
 
 
 @njit(cache=True, nogil=True)
