@@ -11,15 +11,43 @@ VALID      ?= data/TinyStoriesV2-GPT4-valid.txt
 VOCAB_SIZE ?= 10000
 SPLITS     ?= train valid
 WORKERS    ?=
+TOKENIZER  ?= $(OUT)/tokenizer
+DEMO_DIR   ?= data/demo
+DEMO_OUT   ?= $(OUT)/demo
+DEMO_VOCAB_SIZE ?= 1000
+KIND       ?= bpe
+GPT2_DIR   ?= data/gpt2
+SAMPLE_STORIES ?=
 
-.PHONY: help setup test test-all clean
+# Input file of each split named in SPLITS (recursive, so TRAIN=/VALID= on the command line apply).
+INPUT_train = $(TRAIN)
+INPUT_valid = $(VALID)
+WORKERS_ARG = $(if $(WORKERS),--workers $(WORKERS))
+# KIND=gpt2-top10k: make data also fetches GPT-2's vocab.json + merges.txt into GPT2_DIR.
+DATA_GPT2_ARGS = $(if $(filter gpt2-top10k,$(KIND)),--gpt2 --gpt2-dir $(GPT2_DIR))
+SAMPLE_ARG = $(if $(SAMPLE_STORIES),--sample-stories $(SAMPLE_STORIES))
+
+.PHONY: help setup test test-all clean data tokenizer encode stats all demo
 
 help: ## list targets and variables
 	@echo "storytok — make targets:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-12s %s\n", $$1, $$2}'
 	@echo
 	@echo "variables (current value):"
-	@echo "  TRAIN=$(TRAIN)  VALID=$(VALID)  OUT=$(OUT)  VOCAB_SIZE=$(VOCAB_SIZE)  SPLITS=\"$(SPLITS)\"  WORKERS=$(WORKERS)"
+	@echo "  TRAIN=$(TRAIN)    train text (make tokenizer, make encode)"
+	@echo "  VALID=$(VALID)    valid text (make encode)"
+	@echo "  OUT=$(OUT)    where Parquet parts, .npy arrays and stats.json go"
+	@echo "  TOKENIZER=$(TOKENIZER)    tokenizer directory (written by make tokenizer, read by encode/stats)"
+	@echo "  VOCAB_SIZE=$(VOCAB_SIZE)    tokenizer size, at most 65536 (bpe: 256 bytes + merges + <|endoftext|>; gpt2-top10k: kept tokens + <|endoftext|> + <|unk|>)"
+	@echo "  SPLITS=\"$(SPLITS)\"    splits to encode and flatten (train -> TRAIN, valid -> VALID)"
+	@echo "  WORKERS=$(WORKERS)    threads for training and encoding (empty = all cores)"
+	@echo "  DEMO_DIR=$(DEMO_DIR)    where make demo writes its generated corpus"
+	@echo "  DEMO_OUT=$(DEMO_OUT)    where make demo writes its outputs"
+	@echo "  DEMO_VOCAB_SIZE=$(DEMO_VOCAB_SIZE)    tokenizer size for make demo"
+	@echo "  KIND=$(KIND)    tokenizer kind: bpe (train storytok's BPE) or gpt2-top10k (the TinyStories paper's: GPT-2's top VOCAB_SIZE tokens)"
+	@echo "  GPT2_DIR=$(GPT2_DIR)    KIND=gpt2-top10k: GPT-2's vocab.json + merges.txt (make data KIND=gpt2-top10k fetches them)"
+	@echo "  SAMPLE_STORIES=$(SAMPLE_STORIES)    KIND=gpt2-top10k: count tokens on the first N train stories (empty = all)"
+	@echo "  PYTHON=$(PYTHON)  VENV=$(VENV)    interpreter that creates the virtual environment, and where"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +62,31 @@ test: $(STAMP) ## quick test tier (what CI runs)
 
 test-all: $(STAMP) ## every test, including slow scale tests
 	$(PY) -m pytest -q
+
+demo: $(STAMP) ## whole pipeline on a generated corpus: no download, about a minute
+	$(PY) stages/demo.py corpus --dir $(DEMO_DIR)
+	$(PY) stages/tokenizer.py --train $(DEMO_DIR)/train.txt --vocab-size $(DEMO_VOCAB_SIZE) --out $(DEMO_OUT)/tokenizer $(WORKERS_ARG)
+	$(PY) stages/encode.py --tokenizer $(DEMO_OUT)/tokenizer --out-dir $(DEMO_OUT) $(WORKERS_ARG) train=$(DEMO_DIR)/train.txt valid=$(DEMO_DIR)/valid.txt
+	$(PY) stages/stats.py --tokenizer $(DEMO_OUT)/tokenizer --out-dir $(DEMO_OUT) train valid
+	$(PY) stages/demo.py report --dir $(DEMO_DIR) --out-dir $(DEMO_OUT) --train $(TRAIN) --valid $(VALID) --real-out $(OUT)
+
+data: $(STAMP) ## download TinyStories V2 train + valid into data/, + GPT-2's files with KIND=gpt2-top10k (resumable)
+	$(PY) stages/data.py --out-dir data $(DATA_GPT2_ARGS)
+
+tokenizer: $(STAMP) ## train the BPE (or KIND=gpt2-top10k: GPT-2's top tokens) on TRAIN into TOKENIZER (skipped when up to date)
+	$(PY) stages/tokenizer.py --kind $(KIND) --gpt2-dir $(GPT2_DIR) $(SAMPLE_ARG) --train $(TRAIN) --vocab-size $(VOCAB_SIZE) --out $(TOKENIZER) $(WORKERS_ARG)
+
+encode: $(STAMP) ## encode SPLITS into OUT/parquet/<split>/ (resumes after an interruption)
+	$(PY) stages/encode.py --tokenizer $(TOKENIZER) --out-dir $(OUT) $(WORKERS_ARG) $(foreach s,$(SPLITS),$(s)=$(INPUT_$(s)))
+
+stats: $(STAMP) ## OUT/tinystories_<split>_uint16.npy + _offsets.npy + stats.json
+	$(PY) stages/stats.py --tokenizer $(TOKENIZER) --out-dir $(OUT) $(SPLITS)
+
+all: $(STAMP) ## data, tokenizer, encode, stats on the real files, in that order
+	$(MAKE) --no-print-directory data
+	$(MAKE) --no-print-directory tokenizer
+	$(MAKE) --no-print-directory encode
+	$(MAKE) --no-print-directory stats
 
 clean: ## remove outputs (keeps data/ and .venv)
 	rm -rf $(OUT)/* .pytest_cache

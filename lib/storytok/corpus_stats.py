@@ -14,6 +14,20 @@ What counts as what (also written into stats.json under "definitions"):
 - token frequencies (top tokens, vocabulary use) count every token of the flat array,
   separators included, since that is what a model trained on it sees.
 
+With a gpt2-top10k tokenizer (GPT-2's BPE restricted to its most common tokens, unknown
+tokens -> `<|unk|>`), each split also reports, from the Parquet column `unk_gpt2_ids` (the
+GPT-2 token behind every `<|unk|>`, recorded at encode time):
+
+- unk: `tokens` (how many `<|unk|>`), `rate` (that / tokens of the flat array, separators
+  included, like every frequency here), `bytes` (the text those unks stand for) and
+  `byte_share` (that / input bytes).
+- kept_bytes_share: the share of the input bytes covered by kept tokens (1 - unk byte_share;
+  separators count as covered: `<|endoftext|>` is always kept).
+- gpt2_tokens_used: distinct GPT-2 tokens the split's text uses (separator included):
+  `distinct` = `kept` (those with a compact id) + `unknown` (those that became `<|unk|>`).
+- blank rows are decided on the GPT-2 tokens, so an `<|unk|>` standing for whitespace is
+  whitespace.
+
 Memory: a frequency count per vocabulary entry and two small numbers per row (a 2 GB split
 has ~2.7M rows), never the tokens themselves.
 """
@@ -47,21 +61,45 @@ def _token_text(tok, i: int) -> str:
     return tok.decode([int(i)])
 
 
-def longest_token(tok, among: np.ndarray | None = None) -> dict | None:
-    """The longest non-special token by bytes (lowest id on ties), optionally only among ids
-    `among`; None if there is none."""
+def longest_tokens(tok, n: int, among: np.ndarray | None = None) -> list[dict]:
+    """The `n` longest non-special tokens by bytes (lowest id first on ties), optionally
+    only among ids `among`."""
     lengths = tok.token_byte_lengths()
     ids = np.arange(lengths.size) if among is None else np.asarray(among, dtype=np.int64)
-    ids = ids[~np.isin(ids, list(tok.special_ids.values()))]
-    if ids.size == 0:
-        return None
-    best = int(ids[np.argmax(lengths[ids])])
-    return {"id": best, "text": _token_text(tok, best), "bytes": int(lengths[best])}
+    ids = ids[~np.isin(ids, list(tok.special_ids.values())) & (lengths[ids] > 0)]
+    best = ids[np.lexsort((ids, -lengths[ids]))[:n]]
+    return [{"id": int(i), "text": _token_text(tok, i), "bytes": int(lengths[i])} for i in best]
+
+
+def longest_token(tok, among: np.ndarray | None = None) -> dict | None:
+    found = longest_tokens(tok, 1, among)
+    return found[0] if found else None
+
+
+GPT2_TOP10K_DEFINITIONS = {
+    "unk": "<|unk|> tokens: count, rate (of tokens, separators included), the bytes they stand for and "
+           "their share of the input bytes (from the Parquet column unk_gpt2_ids)",
+    "kept_bytes_share": "share of the input bytes covered by kept tokens (1 - unk.byte_share)",
+    "gpt2_tokens_used": "distinct GPT-2 tokens in the split's text, separator included: kept + unknown",
+}
+
+
+def _unk_id(tok) -> int | None:
+    return getattr(tok, "unk_id", None)
+
+
+def definitions(tok) -> dict:
+    return DEFINITIONS if _unk_id(tok) is None else {**DEFINITIONS, **GPT2_TOP10K_DEFINITIONS}
 
 
 def tokenizer_summary(tok, directory) -> dict:
-    return {"dir": str(directory), "fingerprint": tok.fingerprint(), "vocab_size": len(tok),
-            "special_tokens": list(tok.special_tokens), "longest_token": longest_token(tok)}
+    out = {"dir": str(directory), "kind": getattr(tok, "kind", "bpe"), "fingerprint": tok.fingerprint(),
+           "vocab_size": len(tok), "special_tokens": list(tok.special_tokens), "longest_token": longest_token(tok)}
+    if _unk_id(tok) is not None:   # gpt2-top10k: where <|unk|> is, and what the kept set was counted on
+        out["special_ids"] = dict(tok.special_ids)
+        out["base_vocab_size"] = len(tok.gpt2)
+        out["counted"] = dict(tok.counted)
+    return out
 
 
 class StatsAccumulator:
@@ -80,13 +118,34 @@ class StatsAccumulator:
         self._row_blank: list[np.ndarray] = []
         self._row_bytes = 0
         self.flat_tokens = 0
+        self.unk = _unk_id(tok)
+        if self.unk is not None:   # gpt2-top10k: what the unks stood for, per GPT-2 id
+            g = tok.gpt2
+            self._gpt2_len = g.token_byte_lengths()
+            self._gpt2_ws = np.zeros(self._gpt2_len.size, dtype=bool)
+            for i, b in g.vocab.items():
+                self._gpt2_ws[i] = len(b) > 0 and all(c in _ASCII_WS for c in b)
+            self.unk_gpt2_counts = np.zeros(self._gpt2_len.size, dtype=np.int64)
+            self.unk_bytes = 0
 
-    def add(self, values: np.ndarray, lengths: np.ndarray, n_bytes: np.ndarray, flat: np.ndarray) -> None:
-        """values/lengths: the rows' tokens (no separators); flat: what went into the flat array."""
+    def add(self, values: np.ndarray, lengths: np.ndarray, n_bytes: np.ndarray, flat: np.ndarray,
+            unk_gpt2: np.ndarray | None = None) -> None:
+        """values/lengths: the rows' tokens (no separators); flat: what went into the flat array;
+        unk_gpt2 (gpt2-top10k): the GPT-2 id behind each <|unk|> in values, in order."""
         self.counts += np.bincount(flat, minlength=self.counts.size)
         self.flat_tokens += flat.size
         ends = np.cumsum(lengths)
-        text_cum = np.concatenate([[0], np.cumsum(~self._is_ws[values], dtype=np.int64)])
+        text = ~self._is_ws[values]
+        if self.unk is not None:
+            unk_gpt2 = np.asarray(unk_gpt2, dtype=np.int64)
+            where = values == self.unk
+            if unk_gpt2.size != int(where.sum()):
+                raise StorytokError(f"{self.manifest['input']['path']}: the Parquet parts hold {int(where.sum()):,} "
+                                    f"<|unk|> tokens but {unk_gpt2.size:,} unk_gpt2_ids; run `make encode` again")
+            text[where] = ~self._gpt2_ws[unk_gpt2]
+            self.unk_gpt2_counts += np.bincount(unk_gpt2, minlength=self.unk_gpt2_counts.size)
+            self.unk_bytes += int(self._gpt2_len[unk_gpt2].sum())
+        text_cum = np.concatenate([[0], np.cumsum(text, dtype=np.int64)])
         text_tokens = text_cum[ends] - text_cum[ends - lengths]
         self._row_tokens.append(lengths.astype(np.int32))
         self._row_blank.append(text_tokens == 0)
@@ -114,7 +173,7 @@ class StatsAccumulator:
         longest_used = longest_token(tok, used)
         if longest_used is not None:
             longest_used["count"] = int(self.counts[longest_used["id"]])
-        return {
+        out = {
             "input": m["input"]["path"],
             "stories": int(story.size),
             "blank_rows": int(blank.sum()),
@@ -132,6 +191,15 @@ class StatsAccumulator:
                             "share": float(self.counts[i] / total)} for i in order if self.counts[i]],
             "longest_token_used": longest_used,
         }
+        if self.unk is not None:
+            n_unk = int(self.counts[self.unk])
+            kept_used = int(np.count_nonzero(self.counts)) - (n_unk > 0)
+            unknown_used = int(np.count_nonzero(self.unk_gpt2_counts))
+            out["unk"] = {"id": int(self.unk), "tokens": n_unk, "rate": n_unk / total, "bytes": self.unk_bytes,
+                          "byte_share": self.unk_bytes / max(input_bytes, 1)}
+            out["kept_bytes_share"] = 1.0 - self.unk_bytes / max(input_bytes, 1)
+            out["gpt2_tokens_used"] = {"distinct": kept_used + unknown_used, "kept": kept_used, "unknown": unknown_used}
+        return out
 
 
 def render(stats: dict) -> list[RenderableType]:
@@ -159,6 +227,11 @@ def render(stats: dict) -> list[RenderableType]:
     row("vocab used", lambda s: f"{s['vocab']['used']:,} / {s['vocab']['size']:,}")
     row("tokens never used", lambda s: f"{s['vocab']['never_used']:,}")
     row("longest token used", lambda s: repr(s["longest_token_used"]["text"]) if s["longest_token_used"] else "-")
+    if any("unk" in splits[n] for n in names):   # gpt2-top10k
+        row("<|unk|> rate", lambda s: f"{100 * s['unk']['rate']:.3f}%" if "unk" in s else "-")
+        row("bytes covered by kept tokens", lambda s: f"{100 * s['kept_bytes_share']:.3f}%" if "unk" in s else "-")
+        row("distinct GPT-2 tokens (unknown)", lambda s: f"{s['gpt2_tokens_used']['distinct']:,} "
+            f"({s['gpt2_tokens_used']['unknown']:,})" if "unk" in s else "-")
     tables = [t]
     top = Table(title="most frequent tokens", title_justify="left")
     for n in names:
@@ -173,6 +246,7 @@ def render(stats: dict) -> list[RenderableType]:
         top.add_row(*cells)
     tables.append(top)
     lt = stats["tokenizer"]["longest_token"]
-    tables.append(Text(f"tokenizer: {stats['tokenizer']['vocab_size']:,} tokens, longest "
+    kind = stats["tokenizer"].get("kind", "bpe")
+    tables.append(Text(f"tokenizer: {'' if kind == 'bpe' else kind + ', '}{stats['tokenizer']['vocab_size']:,} tokens, longest "
                        f"{lt['text']!r} ({lt['bytes']} bytes)"))
     return tables

@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from storytok.corpus_stats import DEFINITIONS, StatsAccumulator, tokenizer_summary
+from storytok.corpus_stats import StatsAccumulator, definitions, tokenizer_summary
 from storytok.errors import StorytokError
 from storytok.fsutil import read_json, remove_quietly, tmp_path, write_json_atomic
 from storytok.inputs import EOT
-from storytok.parquet_store import finished_manifest, manifest_digest
+from storytok.parquet_store import UNK_COLUMN, finished_manifest, manifest_digest, unk_id_of
 from storytok.progress import ProgressBar
 
 
@@ -90,12 +90,13 @@ def flatten_split(tok, split_dir: Path, out_dir: Path, split: str, *, progress: 
     offsets_out = NpyStreamWriter(offsets_path(out_dir, split), np.int64, rows)
     pos = 0            # elements written to the flat array so far
     first = True       # the split's first story gets no separator in front
+    columns = ["tokens", "n_bytes"] + ([UNK_COLUMN] if unk_id_of(tok) is not None else [])
     try:
         with ProgressBar(rows, f"flatten {split}", unit="stories", enabled=progress) as bar:
             for part in manifest["parts"]:
                 pf = pq.ParquetFile(split_dir / part["file"])
                 for g in range(pf.num_row_groups):
-                    table = pf.read_row_group(g, columns=["tokens", "n_bytes"])
+                    table = pf.read_row_group(g, columns=columns)
                     col = table.column("tokens").combine_chunks()
                     values = col.flatten().to_numpy(zero_copy_only=False)
                     lengths = col.value_lengths().to_numpy(zero_copy_only=False).astype(np.int64)
@@ -108,7 +109,9 @@ def flatten_split(tok, split_dir: Path, out_dir: Path, split: str, *, progress: 
                         flat, row_pos, first = flat[1:], row_pos - 1, False
                     tokens_out.write(flat)
                     offsets_out.write(pos + row_pos)
-                    acc.add(values, lengths, table.column("n_bytes").to_numpy(), flat)
+                    unk_gpt2 = (table.column(UNK_COLUMN).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+                                if len(columns) > 2 else None)
+                    acc.add(values, lengths, table.column("n_bytes").to_numpy(), flat, unk_gpt2)
                     pos += flat.size
                     bar.advance(lengths.size)
         tokens_out.finish()
@@ -168,7 +171,7 @@ def build_arrays_and_stats(tok, tokenizer_dir: Path, out_dir: Path, splits: list
         entries[split] = entry
         rebuilt.append(split)
         written += entry["tokens"]
-    stats = {"format": 1, "tokenizer": tokenizer_summary(tok, tokenizer_dir), "definitions": DEFINITIONS,
+    stats = {"format": 1, "tokenizer": tokenizer_summary(tok, tokenizer_dir), "definitions": definitions(tok),
              "splits": {s: entries[s] for s in sorted(entries, key=lambda s: (s not in splits, s))}}
     write_json_atomic(stats_path, stats)
     return FlattenReport(stats, stats_path, rebuilt, current, written)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from storytok.chunks import check_text_file
 from storytok.errors import StorytokError
 
 EOT = "<|endoftext|>"
@@ -16,17 +17,13 @@ UINT16_TOKENS = 1 << 16
 
 
 def check_text_input(path: Path, variable: str) -> Path:
-    """`path` must be a non-empty file; `variable` (TRAIN, VALID) names the Make variable."""
-    path = Path(path)
-    if not path.exists():
-        raise StorytokError(f"{path}: input not found; run `make data` to download TinyStories, "
-                            f"or pass {variable}=/path/to/file.txt (or try `make demo`)")
-    if path.is_dir():
-        raise StorytokError(f"{path}: is a directory, expected a text file; pass {variable}=/path/to/file.txt")
-    if path.stat().st_size == 0:
-        raise StorytokError(f"{path}: file is empty (0 bytes); re-download it with `make data` "
-                            f"or pass {variable}=/path/to/a/non-empty/file.txt")
-    return path
+    """`path` must be a non-empty file (the core's check); the message adds which Make
+    variable (TRAIN, VALID) names it, so the user knows what to change."""
+    try:
+        check_text_file(path)
+    except StorytokError as e:
+        raise StorytokError(f"{e}; pass {variable}=/path/to/file.txt (or try `make demo`)") from None
+    return Path(path)
 
 
 def check_vocab_size(vocab_size: int) -> None:

@@ -14,6 +14,13 @@ Schema of every part (zstd, row groups of ROW_GROUP_ROWS stories):
     tokens   list<uint16>  not null   the story's token ids, without the <|endoftext|> separator
     n_bytes  int32         not null   the story's length in UTF-8 bytes (separator excluded)
 
+With a gpt2-top10k tokenizer (storytok.gpt2_top10k: GPT-2's BPE restricted to its most
+common tokens) one more column keeps what `<|unk|>` replaced, so nothing is lost:
+
+    unk_gpt2_ids  list<uint16>  not null   the GPT-2 id of each <|unk|> in `tokens`, in order
+
+and n_bytes counts the text the unks stand for (from the GPT-2 tokens, known at encode time).
+
 A "story" (row) is whatever lies between two `<|endoftext|>` separators of the input, so
 an input with N separators has N + 1 rows; the text after the last separator (in
 TinyStories a lone "\\n") is the last row. Joining the rows with the separator id gives the
@@ -35,7 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +63,19 @@ SCHEMA = pa.schema([
     pa.field("tokens", pa.list_(pa.field("item", pa.uint16(), nullable=False)), nullable=False),
     pa.field("n_bytes", pa.int32(), nullable=False),
 ])
+UNK_COLUMN = "unk_gpt2_ids"
+SCHEMA_WITH_UNK = SCHEMA.append(
+    pa.field(UNK_COLUMN, pa.list_(pa.field("item", pa.uint16(), nullable=False)), nullable=False))
+
+
+def unk_id_of(tok) -> int | None:
+    """The `<|unk|>` id of a tokenizer that maps unknown tokens to one (gpt2-top10k), else None.
+    Such a tokenizer's encode_file chunks carry `gpt2_tokens`, the ids `tokens` were mapped from."""
+    return getattr(tok, "unk_id", None)
+
+
+def schema_for(tok) -> pa.Schema:
+    return SCHEMA if unk_id_of(tok) is None else SCHEMA_WITH_UNK
 
 
 def part_name(index: int) -> str:
@@ -106,14 +126,13 @@ class EncodeReport:
     split: str
     input: Path
     input_bytes: int
-    stories: int = 0           # rows (stories) in all parts
+    rows: int = 0              # rows (text between separators) in all parts
     tokens: int = 0            # story tokens in all parts (separators not counted)
     parts: int = 0
     kept_parts: int = 0        # parts from an earlier run that were kept
     encoded_bytes: int = 0     # input bytes encoded by this run
     up_to_date: bool = False   # nothing to do: a finished run with the same inputs
     started_clean_because: str | None = None
-    part_files: list[Path] = field(default_factory=list)
 
 
 def encode_split(tok, input_path: Path, split_dir: Path, *, split: str, workers: int | None = None,
@@ -123,14 +142,18 @@ def encode_split(tok, input_path: Path, split_dir: Path, *, split: str, workers:
     input_path, split_dir = Path(input_path), Path(split_dir)
     split_dir.mkdir(parents=True, exist_ok=True)
     eot = tok.special_ids[EOT]
+    unk = unk_id_of(tok)
+    schema = schema_for(tok)
     want = {
         "format": FORMAT,
         "split": split,
         "input": input_identity(input_path),
         "tokenizer": {"fingerprint": tok.fingerprint(), "vocab_size": len(tok), "eot_id": int(eot)},
         "chunk_bytes": int(chunk_bytes),
-        "schema": {"tokens": "list<uint16>", "n_bytes": "int32"},
+        "schema": {f.name: "int32" if f.name == "n_bytes" else "list<uint16>" for f in schema},
     }
+    if unk is not None:
+        want["tokenizer"]["unk_id"] = int(unk)
     report = EncodeReport(split, input_path, want["input"]["size"])
 
     old = read_manifest(split_dir)
@@ -142,20 +165,24 @@ def encode_split(tok, input_path: Path, split_dir: Path, *, split: str, workers:
             if old.get("complete") and len(parts) == len(old["parts"]):
                 _remove_unlisted(split_dir, parts)
                 report.up_to_date = True
-                _count(report, split_dir, parts)
+                _count(report, parts)
                 return report
         else:
             report.started_clean_because = reason
-    manifest = dict(want, parts=parts, complete=False)
+    manifest = dict(want, parts=parts, complete=False)  # `parts` is shared: appending records a part
     write_json_atomic(split_dir / MANIFEST, manifest)  # first, so stale parts are never listed
     _remove_unlisted(split_dir, parts)
     report.kept_parts = len(parts)
 
     start = parts[-1]["byte_end"] if parts else 0
-    lengths = tok.token_byte_lengths()
+    # n_bytes comes from the tokens the text was encoded to: GPT-2's for gpt2-top10k, where an
+    # <|unk|> stands for a GPT-2 token whose length only the encoder knows.
+    lengths = tok.token_byte_lengths() if unk is None else tok.gpt2.token_byte_lengths()
+    base_eot = eot if unk is None else tok.gpt2.special_ids[EOT]
     bar = ProgressBar(report.input_bytes, f"encode {split}", unit="bytes", enabled=progress)
     writer: _PartWriter | None = None
     carry = np.empty(0, dtype=np.uint16)   # tokens of a story whose separator is still to come
+    carry_base = carry                      # their GPT-2 ids (gpt2-top10k), else the same array
     try:
         with bar:
             bar.update(start)
@@ -167,20 +194,23 @@ def encode_split(tok, input_path: Path, split_dir: Path, *, split: str, workers:
                     write_json_atomic(split_dir / MANIFEST, manifest)
                     writer = None
                 if writer is None:
-                    writer = _PartWriter(split_dir / part_name(len(parts)), chunk.byte_start, want)
+                    writer = _PartWriter(split_dir / part_name(len(parts)), chunk.byte_start, want, schema)
                 tokens = _as_uint16(chunk.tokens, input_path)
+                base = tokens if unk is None else _as_uint16(chunk.gpt2_tokens, input_path)
                 if carry.size:
                     tokens = np.concatenate([carry, tokens])
+                    base = tokens if unk is None else np.concatenate([carry_base, base])
                 values, offsets, carry = split_stories(tokens, eot)
-                writer.write(values, offsets, lengths)
+                base_values, _, carry_base = (values, offsets, carry) if unk is None else split_stories(base, base_eot)
+                writer.write(values, offsets, lengths, base_values, unk)
                 writer.byte_end = chunk.byte_end
                 report.encoded_bytes += chunk.byte_end - chunk.byte_start
                 bar.update(chunk.byte_end)
             # The text after the last separator is the last story (empty if the file ends with one).
             if writer is None:
-                writer = _PartWriter(split_dir / part_name(len(parts)), start, want)
+                writer = _PartWriter(split_dir / part_name(len(parts)), start, want, schema)
                 writer.byte_end = report.input_bytes
-            writer.write(carry, np.array([0, carry.size], dtype=np.int64), lengths)
+            writer.write(carry, np.array([0, carry.size], dtype=np.int64), lengths, carry_base, unk)
             parts.append(writer.finish())
             writer = None
             manifest["complete"] = True
@@ -188,7 +218,7 @@ def encode_split(tok, input_path: Path, split_dir: Path, *, split: str, workers:
     finally:
         if writer is not None:
             writer.abort()
-    _count(report, split_dir, parts)
+    _count(report, parts)
     return report
 
 
@@ -217,26 +247,41 @@ def split_stories(tokens: np.ndarray, eot: int) -> tuple[np.ndarray, np.ndarray,
 class _PartWriter:
     """One Parquet part being written under a temporary name, in row groups of ROW_GROUP_ROWS."""
 
-    def __init__(self, final: Path, byte_start: int, want: dict):
+    def __init__(self, final: Path, byte_start: int, want: dict, schema: pa.Schema = SCHEMA):
         self.final = final
         self.tmp = tmp_path(final.with_name("." + final.name))  # hidden from dataset readers
         self.byte_start = self.byte_end = int(byte_start)
         self.rows = self.tokens = self.text_bytes = 0
         meta = {"storytok.split": want["split"], "storytok.tokenizer_fingerprint": want["tokenizer"]["fingerprint"],
                 "storytok.eot_id": str(want["tokenizer"]["eot_id"])}
-        self._writer = pq.ParquetWriter(self.tmp, SCHEMA.with_metadata(meta), compression="zstd")
+        if "unk_id" in want["tokenizer"]:
+            meta["storytok.unk_id"] = str(want["tokenizer"]["unk_id"])
+        self.schema = schema.with_metadata(meta)
+        self._writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
 
-    def write(self, values: np.ndarray, offsets: np.ndarray, byte_lengths: np.ndarray) -> None:
+    def write(self, values: np.ndarray, offsets: np.ndarray, byte_lengths: np.ndarray,
+              base_values: np.ndarray | None = None, unk: int | None = None) -> None:
+        """Rows `values[offsets[i]:offsets[i+1]]`. `base_values` are the ids `byte_lengths`
+        measures (GPT-2's for gpt2-top10k, else `values` itself); with `unk`, the GPT-2 ids
+        behind each <|unk|> go to the unk_gpt2_ids column."""
         n = offsets.size - 1
         if n == 0:
             return
+        base_values = values if base_values is None else base_values
         cum = np.zeros(values.size + 1, dtype=np.int64)
-        np.cumsum(byte_lengths[values], out=cum[1:])
+        np.cumsum(byte_lengths[base_values], out=cum[1:])
         n_bytes = cum[offsets[1:]] - cum[offsets[:-1]]
         tokens = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values, type=pa.uint16()))
-        self._pending.append(pa.Table.from_arrays([tokens, pa.array(n_bytes.astype(np.int32))], schema=SCHEMA))
+        columns = [tokens, pa.array(n_bytes.astype(np.int32))]
+        if unk is not None:
+            is_unk = values == unk
+            unk_cum = np.zeros(values.size + 1, dtype=np.int64)
+            np.cumsum(is_unk, out=unk_cum[1:])
+            columns.append(pa.ListArray.from_arrays(pa.array(unk_cum[offsets].astype(np.int32)),
+                                                    pa.array(base_values[is_unk], type=pa.uint16())))
+        self._pending.append(pa.Table.from_arrays(columns, schema=self.schema))
         self._pending_rows += n
         self.rows += n
         self.tokens += int(values.size)
@@ -285,8 +330,10 @@ def _why_not_resumable(old: dict, want: dict) -> str | None:
     o, w = old.get("input", {}), want["input"]
     if (o.get("size"), o.get("mtime_ns")) != (w["size"], w["mtime_ns"]):
         return "the input file changed (size or modification time)"
-    if old.get("chunk_bytes") != want["chunk_bytes"] or old.get("split") != want["split"]:
+    if old.get("chunk_bytes") != want["chunk_bytes"]:
         return "the chunk size changed"
+    if old.get("split") != want["split"]:
+        return "the directory held another split"
     return None
 
 
@@ -310,8 +357,7 @@ def _remove_unlisted(split_dir: Path, parts: list[dict]) -> None:
             remove_quietly(f)
 
 
-def _count(report: EncodeReport, split_dir: Path, parts: list[dict]) -> None:
+def _count(report: EncodeReport, parts: list[dict]) -> None:
     report.parts = len(parts)
-    report.stories = sum(p["rows"] for p in parts)
+    report.rows = sum(p["rows"] for p in parts)
     report.tokens = sum(p["tokens"] for p in parts)
-    report.part_files = [split_dir / p["file"] for p in parts]

@@ -5,6 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from storytok.errors import StorytokError
 from storytok.kernels.specials import find_specials
 
 
@@ -24,6 +25,8 @@ class SpecialMatcher:
     """Finds special tokens in padded UTF-8 buffers; specials are literal text, metacharacters included."""
 
     def __init__(self, special_tokens: list[str]):
+        if not all(isinstance(t, str) and t for t in special_tokens):
+            raise StorytokError(f"special tokens must be non-empty strings, got {list(special_tokens)!r}")
         self.tokens = list(dict.fromkeys(special_tokens))
         self.encoded = [t.encode("utf-8") for t in self.tokens]
         self.max_len = max((len(b) for b in self.encoded), default=0)

@@ -46,7 +46,8 @@ class Tokenizer:
                  special_tokens: list[str] | None = None):
         self.vocab = {int(i): bytes(b) for i, b in vocab.items()}
         self.merges = [(bytes(a), bytes(b)) for a, b in merges]
-        self.special_tokens = list(dict.fromkeys(special_tokens or []))
+        self._matcher = SpecialMatcher(list(special_tokens or []))
+        self.special_tokens = self._matcher.tokens
         ids = {}
         for i, b in sorted(self.vocab.items()):
             ids.setdefault(b, i)
@@ -69,7 +70,6 @@ class Tokenizer:
             except KeyError:
                 raise StorytokError(f"merge {rank} ({a!r}, {b!r}) uses or makes a token that is not in the vocabulary") from None
         self._merge_table = build_merge_table(np.array(left, np.int64), np.array(right, np.int64), np.array(new, np.int64))
-        self._matcher = SpecialMatcher(self.special_tokens)
         self._special_index_to_id = np.array([self.special_ids[s] for s in self._matcher.tokens], np.int64)
         self._kinds, self._classes = scanner_tables()
         self._caches = PerThread(_new_cache)

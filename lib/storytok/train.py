@@ -78,13 +78,11 @@ def _run_merges(syms, starts, counts, n_merges: int, progress: bool):
 def train_bpe(input_path, vocab_size: int, special_tokens: list[str] | None = None,
               workers: int | None = None, progress: bool = False):
     """Train a byte-level BPE; returns (vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]])."""
-    specials = list(dict.fromkeys(special_tokens or []))
-    if not all(isinstance(s, str) and s for s in specials):
-        raise StorytokError("special tokens must be non-empty strings")
+    matcher = SpecialMatcher(list(special_tokens or []))
+    specials = matcher.tokens
     if not isinstance(vocab_size, (int, np.integer)) or vocab_size < 256 + len(specials):
         raise StorytokError(f"vocab_size {vocab_size} is too small: it must hold the 256 bytes "
                             f"and {len(specials)} special token(s), so at least {256 + len(specials)}")
-    matcher = SpecialMatcher(specials)
     arena, offs, lens, counts = count_file_pretokens(input_path, matcher, workers, progress)
 
     starts = np.zeros(len(lens) + 1, np.int64)

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""make encode: encode each split's text into Parquet parts (one row per story), resumably.
+
+    stages/encode.py --tokenizer DIR --out-dir OUT train=data/train.txt valid=data/valid.txt
+
+Writes OUT/parquet/<split>/part-NNNNN.parquet and _manifest.json. An interrupted run
+continues where it stopped; a finished one is left alone; a changed tokenizer or input
+file starts the split over.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from storytok.cli import console, mb, rate, run_stage, summary
+from storytok.errors import StorytokError
+from storytok.inputs import check_text_input, load_tokenizer
+from storytok.parquet_store import DEFAULT_CHUNK_BYTES, DEFAULT_PART_BYTES, encode_split
+
+
+def split_arg(text: str) -> tuple[str, str]:
+    name, eq, path = text.partition("=")
+    if not eq or not name:
+        raise argparse.ArgumentTypeError(f"expected SPLIT=PATH, got {text!r}")
+    return name, path
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("inputs", nargs="+", type=split_arg, metavar="SPLIT=PATH", help="e.g. train=data/train.txt")
+    ap.add_argument("--tokenizer", type=Path, default=Path("encoded_datasets/tokenizer"))
+    ap.add_argument("--out-dir", type=Path, default=Path("encoded_datasets"))
+    ap.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
+    ap.add_argument("--chunk-bytes", type=int, default=DEFAULT_CHUNK_BYTES, help="text per encoding task")
+    ap.add_argument("--part-bytes", type=int, default=DEFAULT_PART_BYTES, help="text per Parquet part")
+    args = ap.parse_args(argv)
+
+    for name, path in args.inputs:
+        if not path:
+            raise StorytokError(f"split {name!r} has no input file; SPLITS may name train and valid "
+                                f"(their files are TRAIN and VALID)")
+        check_text_input(Path(path), name.upper())
+    tok = load_tokenizer(args.tokenizer)
+    rows = []
+    for name, path in args.inputs:
+        t0 = time.perf_counter()
+        r = encode_split(tok, path, args.out_dir / "parquet" / name, split=name, workers=args.workers,
+                         chunk_bytes=args.chunk_bytes, part_bytes=args.part_bytes)
+        secs = time.perf_counter() - t0
+        if r.started_clean_because:
+            console.print(f"{name}: started over because {r.started_clean_because}", soft_wrap=True, markup=False)
+        if r.up_to_date:
+            how = "up to date, nothing to do"
+        else:
+            kept = f", kept {r.kept_parts} finished part(s)" if r.kept_parts else ""
+            how = (f"{mb(r.encoded_bytes)} in {secs:.1f}s, {rate(r.encoded_bytes / 1e6, secs, 'MB')}"
+                   f"{kept}")
+        rows.append((f"{name}", f"{r.rows:,} rows, {r.tokens:,} tokens, {r.parts} part(s) in "
+                                f"{args.out_dir / 'parquet' / name}/ ({how})"))
+    summary("make encode", rows)
+
+
+if __name__ == "__main__":
+    sys.exit(run_stage(main))

@@ -1,0 +1,120 @@
+"""The Parquet store's bookkeeping: cutting stories, resuming, starting clean, cleaning up."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline_helpers import EOT, sample
+from storytok import StorytokError, Tokenizer, train_bpe
+from storytok.parquet_store import MANIFEST, encode_split, finished_manifest, split_stories
+
+STORY = "Once upon a time, a cat sat. It was happy.\n<|endoftext|>\n"
+
+
+@pytest.fixture(scope="module")
+def tok():
+    vocab, merges = train_bpe(str(sample("valid")), 400, [EOT])
+    return Tokenizer(vocab, merges, [EOT])
+
+
+@pytest.fixture
+def text(tmp_path):
+    p = tmp_path / "in.txt"
+    p.write_text(STORY * 12000, encoding="utf-8")  # ~680 KB
+    return p
+
+
+def _encode(tok, text, d, **kw):
+    kw.setdefault("chunk_bytes", 1 << 16)
+    kw.setdefault("part_bytes", 1 << 17)
+    return encode_split(tok, text, d, split="train", progress=False, **kw)
+
+
+def _manifest(d):
+    return json.loads((d / MANIFEST).read_text())
+
+
+def test_split_stories_cuts_at_the_separator():
+    t = np.array([1, 2, 9, 9, 3, 9, 4], dtype=np.uint16)
+    values, offsets, rest = split_stories(t, 9)
+    assert values.tolist() == [1, 2, 3] and offsets.tolist() == [0, 2, 2, 3] and rest.tolist() == [4]
+    values, offsets, rest = split_stories(np.array([5, 6], dtype=np.uint16), 9)
+    assert values.size == 0 and offsets.tolist() == [0] and rest.tolist() == [5, 6]
+
+
+def _rows(d):
+    return [r for f in sorted(d.glob("part-*.parquet")) for r in pq.read_table(f).column("tokens").to_pylist()]
+
+
+def test_resume_keeps_the_valid_prefix_and_removes_leftovers(tok, text, tmp_path):
+    d = tmp_path / "split"
+    full = _encode(tok, text, d)
+    assert full.parts >= 4
+    reference = _rows(d)
+    m = _manifest(d)
+    # Simulate a run killed during part 3: manifest lists parts 0-2, part 3 is a leftover
+    # under its temporary name, part 4 was renamed but never recorded.
+    m["parts"], m["complete"] = m["parts"][:3], False
+    (d / MANIFEST).write_text(json.dumps(m))
+    os.rename(d / "part-00003.parquet", d / ".part-00003.parquet.partial")
+    kept_mtime = (d / "part-00002.parquet").stat().st_mtime_ns
+    r = _encode(tok, text, d)
+    assert r.kept_parts == 3 and not r.up_to_date and r.started_clean_because is None
+    assert r.encoded_bytes == text.stat().st_size - m["parts"][2]["byte_end"]
+    assert (d / "part-00002.parquet").stat().st_mtime_ns == kept_mtime
+    assert not [f for f in d.iterdir() if f.name.startswith(".")]
+    assert _rows(d) == reference and _manifest(d)["complete"]
+
+
+def test_a_changed_part_file_is_redone(tok, text, tmp_path):
+    d = tmp_path / "split"
+    _encode(tok, text, d)
+    reference = _rows(d)
+    with open(d / "part-00001.parquet", "ab") as f:
+        f.write(b"junk")
+    with pytest.raises(StorytokError, match="missing or changed"):
+        finished_manifest(d)
+    r = _encode(tok, text, d)
+    assert r.kept_parts == 1 and _rows(d) == reference
+
+
+@pytest.mark.parametrize("change", ["input_mtime", "input_size", "chunk_bytes"])
+def test_changed_inputs_start_clean(tok, text, tmp_path, change):
+    d = tmp_path / "split"
+    _encode(tok, text, d)
+    kw = {}
+    if change == "input_mtime":
+        st = text.stat()
+        os.utime(text, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    elif change == "input_size":
+        text.write_text(STORY * 11000, encoding="utf-8")
+    else:
+        kw["chunk_bytes"] = 1 << 17
+    r = _encode(tok, text, d, **kw)
+    assert r.started_clean_because and r.kept_parts == 0
+    assert r.rows == text.read_text().count(EOT) + 1
+    assert len(list(d.glob("part-*.parquet"))) == r.parts
+
+
+def test_invalid_utf8_half_way_keeps_finished_parts_and_nothing_else(tok, tmp_path):
+    good = (STORY * 6000).encode()
+    p = tmp_path / "bad.txt"
+    p.write_bytes(good + b"Bad \xff byte.\n<|endoftext|>\n" + STORY.encode())
+    d = tmp_path / "split"
+    with pytest.raises(StorytokError) as e:
+        _encode(tok, p, d)
+    assert str(len(good) + 4) in str(e.value), "the message names the byte offset"
+    m = _manifest(d)
+    assert not m["complete"]
+    assert sorted(f.name for f in d.iterdir()) == sorted([MANIFEST] + [x["file"] for x in m["parts"]])
+    with pytest.raises(StorytokError, match="unfinished"):
+        finished_manifest(d)
+
+
+def test_unfinished_and_missing_splits_are_refused(tmp_path):
+    with pytest.raises(StorytokError, match="run `make encode` first"):
+        finished_manifest(tmp_path / "nothing")
