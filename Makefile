@@ -27,7 +27,7 @@ WORKERS_ARG = $(if $(WORKERS),--workers $(WORKERS))
 DATA_GPT2_ARGS = $(if $(filter gpt2-top10k,$(KIND)),--gpt2 --gpt2-dir $(GPT2_DIR))
 SAMPLE_ARG = $(if $(SAMPLE_STORIES),--sample-stories $(SAMPLE_STORIES))
 
-.PHONY: help setup test test-all clean data tokenizer encode stats all demo
+.PHONY: help setup setup-torch test test-all clean data tokenizer encode stats all demo
 
 help: ## list targets and variables
 	@echo "storytok — make targets:"
@@ -56,6 +56,9 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install storytok with dev tools
+
+setup-torch: $(STAMP) ## add the CPU build of PyTorch (for storytok.torch_datasets and its tests)
+	$(PY) -m pip install --quiet torch==2.13.0
 
 test: $(STAMP) ## quick test tier (what CI runs)
 	$(PY) -m pytest -m "not slow" -q
