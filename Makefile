@@ -53,6 +53,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m storytok.warmup
 	@touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install storytok with dev tools

@@ -275,8 +275,8 @@ _BIG_STREAM_CHILD = """
 
 
 @pytest.mark.parametrize("mb,every", [
-    (10, 0),                                      # natural text, repeated: nothing new to remember
-    (10, 1),                                      # every line starts with a never-seen number
+    (5, 0),                                       # natural text, repeated: nothing new to remember
+    (5, 1),                                       # every line starts with a never-seen number
     pytest.param(50, 7, marks=pytest.mark.slow),  # 50 MB, one line in 7 with a new number
 ])
 def test_encode_iterable_big_stream_rss_bounded(mb, every):

@@ -26,6 +26,7 @@ from storytok.specials import SpecialMatcher
 from storytok.train import check_utf8
 
 DECODE_BLOCK = 1 << 20
+STREAM_BATCH = 1 << 16
 
 
 @dataclass
@@ -168,11 +169,23 @@ class Tokenizer:
         return self._encode_bytes(self._utf8(text)).astype(dtype, copy=False)
 
     def encode_iterable(self, iterable: Iterable[str]) -> Iterator[int]:
-        """encode("".join(iterable)), lazily: memory stays bounded by the largest piece."""
+        """encode("".join(iterable)), lazily: memory stays bounded by the largest piece.
+
+        Pieces are gathered up to STREAM_BATCH bytes before a cut is looked for, so a file
+        read line by line costs one kernel call per batch, not per line.
+        """
         pending = b""
+        gathered: list[bytes] = []
+        size = 0
         tried = 0  # a cut was last looked for (and not found) at this length: wait for 2x before looking again
         for piece in iterable:
-            pending += self._utf8(piece)
+            data = self._utf8(piece)
+            gathered.append(data)
+            size += len(data)
+            if size < STREAM_BATCH:
+                continue
+            pending += b"".join(gathered)
+            gathered, size = [], 0
             if len(pending) < 2 * tried:
                 continue
             cut = safe_cut_bytes(pending, self._matcher)
@@ -182,6 +195,7 @@ class Tokenizer:
                 tried = 0
             else:
                 tried = len(pending)
+        pending += b"".join(gathered)
         if pending:
             yield from self._encode_bytes(pending).tolist()
 

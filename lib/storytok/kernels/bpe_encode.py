@@ -13,7 +13,7 @@ from storytok.kernels.spantable import K0, K1, LEN, V0, V1, table_find, table_pu
 NO_RANK = np.int64(1) << 62
 LONG_WORD = 64                # from this length on, BPE uses a heap instead of rescanning
 MAX_CACHED_LEN = 256          # longer pre-tokens are encoded every time
-MAX_CACHE_ENTRIES = 1 << 15   # per thread (about 4 MB); past it new words are encoded but not cached
+MAX_CACHE_ENTRIES = 1 << 14   # per thread (rows of 64 B at half load: 2 MB); past it new words are encoded, not cached
 TOKEN_BLOCK = 1 << 14
 
 
