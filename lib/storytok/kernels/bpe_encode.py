@@ -7,6 +7,7 @@ applies the merges by rank (lowest first, leftmost on ties), as GPT-2 and tiktok
 import numpy as np
 from numba import njit
 
+from storytok.kernels.pairtable import pair_slot
 from storytok.kernels.scanner import finish_hash, scan_tokens, span_hash_tail, span_key
 from storytok.kernels.spantable import K0, K1, LEN, V0, V1, table_find, table_put, table_reserve
 
@@ -18,19 +19,8 @@ TOKEN_BLOCK = 1 << 14
 
 
 @njit(cache=True, nogil=True, inline="always")
-def merge_slot(mkey, key):
-    """Slot of a (left << 32 | right) key in the merge table, or the empty slot (-1 key)."""
-    mask = mkey.shape[0] - 1
-    h = key * np.int64(-7046029254386353131)
-    idx = ((h >> 32) ^ h) & mask
-    while mkey[idx] != -1 and mkey[idx] != key:
-        idx = (idx + 1) & mask
-    return idx
-
-
-@njit(cache=True, nogil=True, inline="always")
 def _rank(mkey, mrank, x, y):
-    q = merge_slot(mkey, (x << 32) | y)
+    q = pair_slot(mkey, (x << 32) | y)
     return mrank[q] if mkey[q] != -1 else NO_RANK
 
 
@@ -88,7 +78,7 @@ def bpe_long_word(parts, m, mkey, mrank, mnew):
         j = nxt[i]
         if not alive[i] or j == -1 or _rank(mkey, mrank, parts[i], parts[j]) != r:
             continue
-        parts[i] = mnew[merge_slot(mkey, (parts[i] << 32) | parts[j])]
+        parts[i] = mnew[pair_slot(mkey, (parts[i] << 32) | parts[j])]
         alive[j] = False
         nxt[i] = nxt[j]
         if nxt[j] != -1:
@@ -131,7 +121,7 @@ def bpe_word(buf, s, e, byte_ids, mkey, mrank, mnew, parts, ranks):
                 best = i
         if ranks[best] == NO_RANK:
             break
-        parts[best] = mnew[merge_slot(mkey, (parts[best] << 32) | parts[best + 1])]
+        parts[best] = mnew[pair_slot(mkey, (parts[best] << 32) | parts[best + 1])]
         for i in range(best + 1, m - 1):
             parts[i] = parts[i + 1]
             ranks[i] = ranks[i + 1]
@@ -233,7 +223,7 @@ def build_merge_table(left, right, new):
     mnew = np.zeros(cap, np.int64)
     for r in range(left.shape[0]):
         key = (left[r] << 32) | right[r]
-        q = merge_slot(mkey, key)
+        q = pair_slot(mkey, key)
         if mkey[q] == -1:
             mkey[q] = key
             mrank[q] = r

@@ -9,6 +9,8 @@ bytes); stale heap entries are skipped when popped. Nothing is ever recounted in
 import numpy as np
 from numba import njit
 
+from storytok.kernels.pairtable import pair_slot
+
 
 @njit(cache=True, nogil=True)
 def _cmp_tokens(x, y, tok_off, tok_len, tok_bytes):
@@ -65,17 +67,6 @@ def _sift_up(hcnt, ha, hb, i, tok_off, tok_len, tok_bytes):
         i = p
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _pair_slot(keys, key):
-    """Slot of key in the pair table, or the empty slot where it would go (keys of -1 are empty)."""
-    mask = keys.shape[0] - 1
-    h = key * np.int64(-7046029254386353131)
-    idx = ((h >> 32) ^ h) & mask
-    while keys[idx] != -1 and keys[idx] != key:
-        idx = (idx + 1) & mask
-    return idx
-
-
 @njit(cache=True, nogil=True)
 def train_merges(word_syms, word_start, word_count, n_merges, progress):
     """Run up to n_merges merges; returns (left ids, right ids) of the merges made, in order.
@@ -125,7 +116,7 @@ def train_merges(word_syms, word_start, word_count, n_merges, progress):
         s = word_start[w]
         for i in range(word_len[w] - 1):
             key = (np.int64(word_syms[s + i]) << 32) | np.int64(word_syms[s + i + 1])
-            slot = _pair_slot(pkey, key)
+            slot = pair_slot(pkey, key)
             if pkey[slot] == -1:
                 pkey[slot] = key
                 n_pairs += 1
@@ -164,7 +155,7 @@ def train_merges(word_syms, word_start, word_count, n_merges, progress):
             hn -= 1
             hcnt[0], ha[0], hb[0] = hcnt[hn], ha[hn], hb[hn]
             _sift_down(hcnt, ha, hb, hn, 0, tok_off, tok_len, tok_bytes)
-            slot = _pair_slot(pkey, (a0 << 32) | b0)
+            slot = pair_slot(pkey, (a0 << 32) | b0)
             if pkey[slot] != -1 and pcnt[slot] == c0 and c0 > 0:
                 a = a0
                 b = b0
@@ -214,7 +205,7 @@ def train_merges(word_syms, word_start, word_count, n_merges, progress):
                 nsaved = np.zeros(new_cap, np.int64)
                 for o in range(cap):
                     if pkey[o] != -1:
-                        q = _pair_slot(nkey, pkey[o])
+                        q = pair_slot(nkey, pkey[o])
                         nkey[q], ncnt[q], nhead[q], nmark[q], nsaved[q] = pkey[o], pcnt[o], phead[o], pmark[o], psaved[o]
                 pkey, pcnt, phead, pmark, psaved, cap = nkey, ncnt, nhead, nmark, nsaved, new_cap
             if n_nodes + ln > onext.shape[0]:
@@ -231,7 +222,7 @@ def train_merges(word_syms, word_start, word_count, n_merges, progress):
             # Subtract the word's pairs, merge in place, add the new pairs back.
             for i in range(ln - 1):
                 key = (np.int64(word_syms[s + i]) << 32) | np.int64(word_syms[s + i + 1])
-                q = _pair_slot(pkey, key)
+                q = pair_slot(pkey, key)
                 if pmark[q] != step:
                     pmark[q] = step
                     psaved[q] = pcnt[q]
@@ -254,7 +245,7 @@ def train_merges(word_syms, word_start, word_count, n_merges, progress):
                 x = np.int64(word_syms[s + i])
                 y = np.int64(word_syms[s + i + 1])
                 key = (x << 32) | y
-                q = _pair_slot(pkey, key)
+                q = pair_slot(pkey, key)
                 if pkey[q] == -1:
                     pkey[q] = key
                     n_pairs += 1
@@ -273,7 +264,7 @@ def train_merges(word_syms, word_start, word_count, n_merges, progress):
         # Push every pair whose count changed in this step.
         for t in range(n_touched):
             key = touched[t]
-            q = _pair_slot(pkey, key)
+            q = pair_slot(pkey, key)
             c = pcnt[q]
             if c == psaved[q] or c <= 0:
                 continue
