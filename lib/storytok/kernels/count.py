@@ -3,7 +3,7 @@ import numpy as np
 from numba import njit
 
 from storytok.kernels.scanner import finish_hash, scan_tokens, span_hash_tail, span_key
-from storytok.kernels.spantable import K0, K1, LEN, V0, table_find, table_put, table_reserve
+from storytok.kernels.spantable import INLINE_PROBES, K0, K1, LEN, V0, table_find, table_put, table_reserve
 
 TOKEN_BLOCK = 1 << 14
 
@@ -28,10 +28,20 @@ def count_pretokens(buf, words, seg_starts, seg_ends, kinds, classes, rows, aren
                 if j - i > 16:
                     h = span_hash_tail(buf, i, j, h)
                 h = finish_hash(h)
-                # First probe written out here: a helper taking `rows` would cost an atomic
-                # reference count per pre-token. table_find handles collisions and long keys.
+                # The first probes are written out here: a helper taking `rows` would cost an
+                # atomic reference count per pre-token. table_find handles the rest and long keys.
                 idx = h & (rows.shape[0] - 1)
-                if not (rows[idx, LEN] == j - i and j - i <= 16 and rows[idx, K0] == k0 and rows[idx, K1] == k1):
+                hit = False
+                if j - i <= 16:
+                    for _ in range(INLINE_PROBES):
+                        ln = rows[idx, LEN]
+                        if ln == j - i and rows[idx, K0] == k0 and rows[idx, K1] == k1:
+                            hit = True
+                            break
+                        if ln == 0:
+                            break
+                        idx = (idx + 1) & (rows.shape[0] - 1)
+                if not hit:
                     idx = table_find(rows, arena, buf, i, j, h, k0, k1)
                 if idx < 0:
                     rows, arena = table_reserve(rows, arena, meta, j - i)

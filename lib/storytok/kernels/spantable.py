@@ -13,6 +13,7 @@ from numba import njit
 
 HASH, K0, K1, LEN, OFF, V0, V1 = 0, 1, 2, 3, 4, 5, 6
 ROW_WIDTH = 8
+INLINE_PROBES = 4  # probes the hot loops make themselves before calling table_find
 
 
 @njit(cache=True, nogil=True)
