@@ -18,6 +18,9 @@ DEMO_VOCAB_SIZE ?= 1000
 KIND       ?= bpe
 GPT2_DIR   ?= data/gpt2
 SAMPLE_STORIES ?=
+INPUT      ?=
+BENCH_MB   ?=
+BENCH_ARGS ?=
 
 # Input file of each split named in SPLITS (recursive, so TRAIN=/VALID= on the command line apply).
 INPUT_train = $(TRAIN)
@@ -27,7 +30,7 @@ WORKERS_ARG = $(if $(WORKERS),--workers $(WORKERS))
 DATA_GPT2_ARGS = $(if $(filter gpt2-top10k,$(KIND)),--gpt2 --gpt2-dir $(GPT2_DIR))
 SAMPLE_ARG = $(if $(SAMPLE_STORIES),--sample-stories $(SAMPLE_STORIES))
 
-.PHONY: help setup setup-torch test test-all clean data tokenizer encode stats all demo
+.PHONY: help setup setup-torch test test-all clean data tokenizer encode stats all demo bench
 
 help: ## list targets and variables
 	@echo "storytok — make targets:"
@@ -47,6 +50,9 @@ help: ## list targets and variables
 	@echo "  KIND=$(KIND)    tokenizer kind: bpe (train storytok's BPE) or gpt2-top10k (the TinyStories paper's: GPT-2's top VOCAB_SIZE tokens)"
 	@echo "  GPT2_DIR=$(GPT2_DIR)    KIND=gpt2-top10k: GPT-2's vocab.json + merges.txt (make data KIND=gpt2-top10k fetches them)"
 	@echo "  SAMPLE_STORIES=$(SAMPLE_STORIES)    KIND=gpt2-top10k: count tokens on the first N train stories (empty = all)"
+	@echo "  INPUT=$(INPUT)    make bench: input file (empty = a generated 200 MB TinyStories-like file)"
+	@echo "  BENCH_MB=$(BENCH_MB)    make bench: size of the generated input in MB"
+	@echo "  BENCH_ARGS=$(BENCH_ARGS)    make bench: more options, e.g. --scale (2 GB peak-RSS run) or --quick"
 	@echo "  PYTHON=$(PYTHON)  VENV=$(VENV)    interpreter that creates the virtual environment, and where"
 
 $(STAMP): pyproject.toml
@@ -91,6 +97,9 @@ all: $(STAMP) ## data, tokenizer, encode, stats on the real files, in that order
 	$(MAKE) --no-print-directory tokenizer
 	$(MAKE) --no-print-directory encode
 	$(MAKE) --no-print-directory stats
+
+bench: $(STAMP) ## storytok vs tiktoken, HF tokenizers, rustbpe (INPUT=file, BENCH_MB=n, BENCH_ARGS=--scale/--quick)
+	$(PY) stages/bench.py $(if $(INPUT),--input $(INPUT)) $(if $(BENCH_MB),--mb $(BENCH_MB)) --json $(OUT)/bench.json $(BENCH_ARGS)
 
 clean: ## remove outputs (keeps data/ and .venv)
 	rm -rf $(OUT)/* .pytest_cache
