@@ -7,6 +7,7 @@ applies the merges by rank (lowest first, leftmost on ties), as GPT-2 and tiktok
 import numpy as np
 from numba import njit
 
+from storytok.kernels.arrays import grown
 from storytok.kernels.pairtable import pair_slot
 from storytok.kernels.scanner import finish_hash, scan_tokens, span_hash_tail, span_key
 from storytok.kernels.spantable import INLINE_PROBES, K0, K1, LEN, V0, V1, table_find, table_put, table_reserve
@@ -83,10 +84,7 @@ def bpe_long_word(parts, m, mkey, mrank, mnew):
         nxt[i] = nxt[j]
         if nxt[j] != -1:
             prv[nxt[j]] = i
-        if hn + 2 > heap.shape[0]:
-            grown = np.empty(2 * heap.shape[0], np.int64)
-            grown[:hn] = heap[:hn]
-            heap = grown
+        heap = grown(heap, hn, hn + 2)
         if prv[i] != -1:
             r = _rank(mkey, mrank, parts[prv[i]], parts[i])
             if r != NO_RANK:
@@ -208,10 +206,7 @@ def encode_segments(buf, words, seg_starts, seg_ends, seg_special, kinds, classe
                         rows[idx, V1] = -1
                     else:
                         used = cache_used[0]
-                        if used + m > cache_ids.shape[0]:
-                            grown = np.empty(2 * (used + m), cache_ids.dtype)
-                            grown[:used] = cache_ids[:used]
-                            cache_ids = grown
+                        cache_ids = grown(cache_ids, used, used + m)
                         cache_ids[used:used + m] = parts[:m]
                         rows[idx, V0] = used
                         rows[idx, V1] = m

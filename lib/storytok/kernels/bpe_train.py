@@ -9,6 +9,7 @@ bytes); stale heap entries are skipped when popped. Nothing is ever recounted in
 import numpy as np
 from numba import njit
 
+from storytok.kernels.arrays import grown
 from storytok.kernels.pairtable import pair_slot
 
 
@@ -167,10 +168,7 @@ def train_merges(word_syms, word_start, word_count, n_merges, progress):
         out_a[step] = a
         out_b[step] = b
         la, lb = tok_len[a], tok_len[b]
-        if tok_used + la + lb > tok_bytes.shape[0]:
-            grown = np.zeros(2 * (tok_used + la + lb), np.uint8)
-            grown[:tok_used] = tok_bytes[:tok_used]
-            tok_bytes = grown
+        tok_bytes = grown(tok_bytes, tok_used, tok_used + la + lb)
         tok_bytes[tok_used:tok_used + la] = tok_bytes[tok_off[a]:tok_off[a] + la]
         tok_bytes[tok_used + la:tok_used + la + lb] = tok_bytes[tok_off[b]:tok_off[b] + lb]
         tok_off[new] = tok_used
@@ -208,17 +206,9 @@ def train_merges(word_syms, word_start, word_count, n_merges, progress):
                         q = pair_slot(nkey, pkey[o])
                         nkey[q], ncnt[q], nhead[q], nmark[q], nsaved[q] = pkey[o], pcnt[o], phead[o], pmark[o], psaved[o]
                 pkey, pcnt, phead, pmark, psaved, cap = nkey, ncnt, nhead, nmark, nsaved, new_cap
-            if n_nodes + ln > onext.shape[0]:
-                g = 2 * (n_nodes + ln)
-                nn = np.empty(g, np.int64)
-                nw = np.empty(g, np.int64)
-                nn[:n_nodes] = onext[:n_nodes]
-                nw[:n_nodes] = oword[:n_nodes]
-                onext, oword = nn, nw
-            if n_touched + 2 * ln > touched.shape[0]:
-                nt = np.empty(2 * (n_touched + 2 * ln), np.int64)
-                nt[:n_touched] = touched[:n_touched]
-                touched = nt
+            onext = grown(onext, n_nodes, n_nodes + ln)
+            oword = grown(oword, n_nodes, n_nodes + ln)
+            touched = grown(touched, n_touched, n_touched + 2 * ln)
             # Subtract the word's pairs, merge in place, add the new pairs back.
             for i in range(ln - 1):
                 key = (np.int64(word_syms[s + i]) << 32) | np.int64(word_syms[s + i + 1])
@@ -268,15 +258,9 @@ def train_merges(word_syms, word_start, word_count, n_merges, progress):
             c = pcnt[q]
             if c == psaved[q] or c <= 0:
                 continue
-            if hn == hcnt.shape[0]:
-                g = 2 * hn
-                n1 = np.empty(g, np.int64)
-                n2 = np.empty(g, np.int64)
-                n3 = np.empty(g, np.int64)
-                n1[:hn] = hcnt[:hn]
-                n2[:hn] = ha[:hn]
-                n3[:hn] = hb[:hn]
-                hcnt, ha, hb = n1, n2, n3
+            hcnt = grown(hcnt, hn, hn + 1)
+            ha = grown(ha, hn, hn + 1)
+            hb = grown(hb, hn, hn + 1)
             i = hn
             hcnt[i], ha[i], hb[i] = c, key >> 32, key & 0xFFFFFFFF
             hn += 1

@@ -11,6 +11,8 @@ and hashes come from `scanner.span_key` / `span_hash`.
 import numpy as np
 from numba import njit
 
+from storytok.kernels.arrays import grown
+
 HASH, K0, K1, LEN, OFF, V0, V1 = 0, 1, 2, 3, 4, 5, 6
 ROW_WIDTH = 8
 INLINE_PROBES = 4  # probes the hot loops make themselves before calling table_find
@@ -65,12 +67,7 @@ def table_reserve(rows, arena, meta, n_bytes):
     """Room for one more entry of n_bytes: grows rows past half full and the arena when short."""
     if 2 * (meta[0] + 1) > rows.shape[0]:
         rows = _rehash(rows, rows.shape[0] * 2)
-    need = meta[1] + n_bytes
-    if need > arena.shape[0]:
-        new_arena = np.zeros(max(need, 2 * arena.shape[0]), np.uint8)
-        new_arena[:meta[1]] = arena[:meta[1]]
-        arena = new_arena
-    return rows, arena
+    return rows, grown(arena, meta[1], meta[1] + n_bytes)
 
 
 @njit(cache=True, nogil=True)

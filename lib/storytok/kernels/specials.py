@@ -8,6 +8,8 @@ only where one does.
 import numpy as np
 from numba import njit
 
+from storytok.kernels.arrays import grown
+
 _ONES = np.uint64(0x0101010101010101)
 _HIGHS = np.uint64(0x8080808080808080)
 
@@ -18,10 +20,9 @@ def find_specials(buf, words, start, end, sp_bytes, sp_off, sp_len, first_words,
 
     first_words holds each distinct first byte repeated eight times; is_first flags them.
     """
-    cap = 64
-    starts = np.empty(cap, np.int64)
-    ends = np.empty(cap, np.int64)
-    which = np.empty(cap, np.int64)
+    starts = np.empty(64, np.int64)
+    ends = np.empty(64, np.int64)
+    which = np.empty(64, np.int64)
     n = 0
     j = start
     while j < end:
@@ -60,15 +61,9 @@ def find_specials(buf, words, start, end, sp_bytes, sp_off, sp_len, first_words,
         if matched < 0:
             j += 1
             continue
-        if n == cap:
-            cap *= 2
-            s2 = np.empty(cap, np.int64)
-            e2 = np.empty(cap, np.int64)
-            w2 = np.empty(cap, np.int64)
-            s2[:n] = starts[:n]
-            e2[:n] = ends[:n]
-            w2[:n] = which[:n]
-            starts, ends, which = s2, e2, w2
+        starts = grown(starts, n, n + 1)
+        ends = grown(ends, n, n + 1)
+        which = grown(which, n, n + 1)
         starts[n] = j
         ends[n] = j + sp_len[matched]
         which[n] = matched

@@ -1,0 +1,14 @@
+"""Growing kernel arrays: the one policy every growable buffer in the kernels follows."""
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def grown(a, used, need):
+    """a itself if it holds `need` elements; else a new array of max(need, 2 * len(a))
+    with a[:used] copied over. Doubling keeps appends amortised O(1)."""
+    if need <= a.shape[0]:
+        return a
+    out = np.empty(max(need, 2 * a.shape[0]), a.dtype)
+    out[:used] = a[:used]
+    return out
