@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from storytok.errors import StorytokError
+from storytok.kernels.scanner import first_invalid_utf8
 from storytok.pretokenizer import padded_buffer, text_buffer
 from storytok.specials import Matches, SpecialMatcher
 
@@ -51,6 +52,13 @@ def check_text_file(path) -> int:
     if size == 0:
         raise StorytokError(f"{path}: file is empty; expected UTF-8 text with stories separated by <|endoftext|>")
     return size
+
+
+def check_utf8(path, chunk) -> None:
+    """One line naming the file and the byte offset of the chunk's first invalid UTF-8."""
+    bad = first_invalid_utf8(chunk.buf, chunk.words, 0, chunk.length)
+    if bad >= 0:
+        raise StorytokError(f"{os.fspath(path)}: invalid UTF-8 at byte {chunk.offset + bad}; the input must be UTF-8 text")
 
 
 def safe_cut(buf: np.ndarray, words: np.ndarray, n: int, matcher: SpecialMatcher, final: bool) -> tuple[int, Matches]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from storytok import gpt2_files
-from storytok.chunks import DEFAULT_CHUNK_BYTES, check_text_file, iter_chunks, safe_cut_bytes
+from storytok.chunks import DEFAULT_CHUNK_BYTES, check_text_file, check_utf8, iter_chunks, safe_cut_bytes
 from storytok.errors import StorytokError
 from storytok.kernels.bpe_encode import build_merge_table, encode_segments
 from storytok.kernels.spantable import table_new
@@ -23,7 +23,6 @@ from storytok.parallel import PerThread, ordered_map, resolve_workers
 from storytok.pretokenizer import scanner_tables, text_buffer
 from storytok.progress import ProgressBar
 from storytok.specials import SpecialMatcher
-from storytok.train import check_utf8
 
 DECODE_BLOCK = 1 << 20
 STREAM_BATCH = 1 << 16

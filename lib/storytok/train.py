@@ -7,28 +7,19 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import warnings
 
 import numpy as np
 
-from storytok.chunks import DEFAULT_CHUNK_BYTES, check_text_file, iter_chunks
+from storytok.chunks import DEFAULT_CHUNK_BYTES, check_text_file, check_utf8, iter_chunks
 from storytok.errors import StorytokError, StorytokWarning
 from storytok.kernels.bpe_train import train_merges
 from storytok.kernels.count import count_pretokens
-from storytok.kernels.scanner import first_invalid_utf8
 from storytok.kernels.spantable import LEN, OFF, V0, table_add_counts, table_new
 from storytok.parallel import PerThread, ordered_map, resolve_workers
 from storytok.progress import ProgressBar
 from storytok.pretokenizer import scanner_tables
 from storytok.specials import SpecialMatcher
-
-
-def check_utf8(path, chunk) -> None:
-    """One line naming the file and the byte offset of the chunk's first invalid UTF-8."""
-    bad = first_invalid_utf8(chunk.buf, chunk.words, 0, chunk.length)
-    if bad >= 0:
-        raise StorytokError(f"{os.fspath(path)}: invalid UTF-8 at byte {chunk.offset + bad}; the input must be UTF-8 text")
 
 
 def count_file_pretokens(path, matcher: SpecialMatcher, workers: int | None = None, progress: bool = False,

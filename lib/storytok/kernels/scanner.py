@@ -22,8 +22,8 @@ word view of the buffer lets `span_key` build keys with two loads instead of a b
 import numpy as np
 from numba import njit
 
-# Code point classes, as in storytok.unicode_classes.
-OTHER, LETTER, NUMBER, SPACE = 0, 1, 2, 3
+from storytok.unicode_classes import LETTER, NUMBER, OTHER, SPACE
+
 # Byte kinds for the fast path: the classes above, U+0020 apart from other whitespace,
 # "start of a segment", and two kinds that leave the fast path.
 K_SP, K_NONE, K_APOS, K_MULTI = 4, 5, 6, 7
