@@ -13,7 +13,7 @@ import pytest
 import regex
 from hypothesis import given, settings, strategies as st
 
-from conftest import GPT2_PAT, WHITESPACE, examples, fixture_texts, mixed_text, read_text
+from conftest import CONTRACTIONS, GPT2_PAT, WHITESPACE, examples, fixture_texts, mixed_text, read_text
 
 REF = regex.compile(GPT2_PAT)
 MAX_CP = 0x110000
@@ -99,6 +99,48 @@ def test_hypothesis_arbitrary_unicode(text):
 @given(st.lists(st.sampled_from(WHITESPACE + ["a", "1", "!", "'", "'s", "\u00e9"]), max_size=80).map("".join))
 def test_hypothesis_whitespace_heavy(text):
     assert_same_pretokens(text)
+
+
+# ASCII-heavy text as TinyStories is: most words take the scanner's eight-bytes-at-a-time
+# path, and these cover its hand-overs: contractions across word boundaries, non-ASCII
+# next to ASCII, whitespace runs, at every alignment and with a tiny start buffer (resumes).
+story_piece = st.one_of(
+    st.sampled_from(["Once", " upon", " a", " time", ",", ".", "!", "\"", " \"", "\n", "\n\n", " ", "  ", "\t",
+                     "Lily", " didn't", "'s", "'ll", "'ve", "'re", "'d", "'m", "'t", "'", " '", "''", "'S",
+                     "12", " 345", "x", "ab", "-", "...", "\r\n", " \n", "\u00e9", "caf\u00e9", "\u2019s",
+                     "\u00a0", "\u3000", "\u65e5\u672c", "\U0001f600", "\x00", "\x1c", "\x7f"]),
+    st.sampled_from(CONTRACTIONS),
+    st.text(st.characters(min_codepoint=0, max_codepoint=0x7F), max_size=12),
+)
+
+
+def _scan_at(text: str, offset: int, block_size: int) -> list[str]:
+    from storytok.kernels.scanner import scan_spans
+    from storytok.pretokenizer import scanner_classes, text_buffer
+    data = text.encode("utf-8")
+    buf, words = text_buffer(b"<" * offset + data + b"'s<|endoftext|>")
+    starts, ends = scan_spans(buf, words, offset, offset + len(data), scanner_classes(), block_size)
+    return [bytes(buf[s:e]).decode("utf-8") for s, e in zip(starts.tolist(), ends.tolist())]
+
+
+@settings(max_examples=examples(400))
+@given(st.lists(story_piece, max_size=300).map("".join), st.integers(0, 7), st.sampled_from([32, 33, 40, 4096]))
+def test_hypothesis_story_like_any_alignment(text, offset, block_size):
+    want = REF.findall(text)
+    got = _scan_at(text, offset, block_size)
+    if got != want:
+        i = next((k for k, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), len(want)))
+        pytest.fail(f"offset {offset}, block {block_size}: pre-token #{i} differs: scanner "
+                    f"{got[i:i + 3]!r}, regex {want[i:i + 3]!r} (after {want[max(0, i - 3):i]!r})")
+
+
+def test_ascii_rules_match_regex():
+    """The scanner's built-in ASCII classes are what `regex` says (checked at start-up too)."""
+    from storytok.kernels.scanner import ascii_classes
+    from storytok.unicode_classes import LETTER, NUMBER, OTHER, SPACE
+    want = [LETTER if regex.match(r"\p{L}", chr(c)) else NUMBER if regex.match(r"\p{N}", chr(c))
+            else SPACE if regex.match(r"\s", chr(c)) else OTHER for c in range(128)]
+    assert ascii_classes().tolist() == want
 
 
 def test_every_whitespace_in_every_position():

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from storytok.errors import StorytokError
-from storytok.kernels.scanner import first_invalid_utf8
+from storytok.kernels.utf8 import first_invalid_utf8
 from storytok.pretokenizer import padded_buffer, text_buffer
 from storytok.specials import Matches, SpecialMatcher
 

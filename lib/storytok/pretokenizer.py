@@ -10,7 +10,7 @@ import regex
 
 from functools import lru_cache
 
-from storytok.kernels.scanner import byte_kinds, scan_spans
+from storytok.kernels.scanner import ascii_classes, scan_spans
 from storytok.unicode_classes import class_table
 
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -26,10 +26,15 @@ WORD_PADDING = 24
 
 
 @lru_cache(maxsize=1)
-def scanner_tables() -> tuple[np.ndarray, np.ndarray]:
-    """(byte kinds, code point classes): what every scanning kernel takes."""
+def scanner_classes() -> np.ndarray:
+    """The code point classes every scanning kernel takes, once checked against the
+    scanner's built-in view of ASCII (its eight-bytes-at-a-time path does not look them up)."""
     classes = class_table()
-    return byte_kinds(classes), classes
+    if not np.array_equal(classes[:128], ascii_classes()):
+        bad = int(np.flatnonzero(classes[:128] != ascii_classes())[0])
+        raise RuntimeError(f"regex {regex.__version__} classes U+{bad:04X} unlike the scanner's ASCII rules; "
+                           "storytok cannot run with this regex version")
+    return classes
 
 
 def padded_buffer(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -54,5 +59,5 @@ def scan_pretokens(text: str) -> list[str]:
     """The Numba scanner's pre-tokens, decoded back to str for comparison with the reference."""
     data = text.encode("utf-8")
     buf, words = text_buffer(data)
-    starts, ends = scan_spans(buf, words, 0, len(data), *scanner_tables())
+    starts, ends = scan_spans(buf, words, 0, len(data), scanner_classes())
     return [data[s:e].decode("utf-8") for s, e in zip(starts.tolist(), ends.tolist())]

@@ -20,7 +20,7 @@ from storytok.errors import StorytokError
 from storytok.kernels.bpe_encode import build_merge_table, encode_segments
 from storytok.kernels.spantable import table_new
 from storytok.parallel import PerThread, ordered_map, resolve_workers
-from storytok.pretokenizer import scanner_tables, text_buffer
+from storytok.pretokenizer import scanner_classes, text_buffer
 from storytok.progress import ProgressBar
 from storytok.specials import SpecialMatcher
 
@@ -71,7 +71,7 @@ class Tokenizer:
                 raise StorytokError(f"merge {rank} ({a!r}, {b!r}) uses or makes a token that is not in the vocabulary") from None
         self._merge_table = build_merge_table(np.array(left, np.int64), np.array(right, np.int64), np.array(new, np.int64))
         self._special_index_to_id = np.array([self.special_ids[s] for s in self._matcher.tokens], np.int64)
-        self._kinds, self._classes = scanner_tables()
+        self._classes = scanner_classes()
         self._caches = PerThread(_new_cache)
         max_id = max(self.vocab)
         self._tok_len = np.zeros(max_id + 1, np.int64)
@@ -143,7 +143,7 @@ class Tokenizer:
         out = np.empty(max(end - start, 1), self.token_dtype())
         cache = self._caches.get()
         n, cache[0], cache[1], cache[3] = encode_segments(
-            buf, words, starts, ends, special, self._kinds, self._classes, self._byte_ids, *self._merge_table,
+            buf, words, starts, ends, special, self._classes, self._byte_ids, *self._merge_table,
             cache[0], cache[1], cache[2], cache[3], cache[4], out)
         return out[:n]
 

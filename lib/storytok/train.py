@@ -18,7 +18,7 @@ from storytok.kernels.count import count_pretokens
 from storytok.kernels.spantable import LEN, OFF, V0, table_add_counts, table_new
 from storytok.parallel import PerThread, ordered_map, resolve_workers
 from storytok.progress import ProgressBar
-from storytok.pretokenizer import scanner_tables
+from storytok.pretokenizer import scanner_classes
 from storytok.specials import SpecialMatcher
 
 
@@ -26,14 +26,14 @@ def count_file_pretokens(path, matcher: SpecialMatcher, workers: int | None = No
                          chunk_bytes: int = DEFAULT_CHUNK_BYTES):
     """Every distinct pre-token of the file with its count: (arena, offsets, lengths, counts)."""
     size = check_text_file(path)
-    kinds, classes = scanner_tables()
+    classes = scanner_classes()
     tables = PerThread(lambda: list(table_new(1 << 16, 1 << 20)))
 
     def count_chunk(chunk):
         check_utf8(path, chunk)
         starts, ends, _ = matcher.segments(chunk.matches, 0, chunk.length)
         t = tables.get()
-        t[0], t[1] = count_pretokens(chunk.buf, chunk.words, starts, ends, kinds, classes, t[0], t[1], t[2])
+        t[0], t[1] = count_pretokens(chunk.buf, chunk.words, starts, ends, classes, t[0], t[1], t[2])
         return chunk.length
 
     n = resolve_workers(workers)

@@ -9,7 +9,8 @@ from numba import njit
 
 from storytok.kernels.arrays import grown
 from storytok.kernels.pairtable import pair_slot
-from storytok.kernels.scanner import finish_hash, scan_tokens, span_hash_tail, span_key
+from storytok.kernels.scanner import scan_tokens
+from storytok.kernels.spankey import finish_hash, span_hash_tail, span_key
 from storytok.kernels.spantable import INLINE_PROBES, K0, K1, LEN, V0, V1, table_find, table_put, table_reserve
 
 NO_RANK = np.int64(1) << 62
@@ -132,7 +133,7 @@ def bpe_word(buf, s, e, byte_ids, mkey, mrank, mnew, parts, ranks):
 
 
 @njit(cache=True, nogil=True)
-def encode_segments(buf, words, seg_starts, seg_ends, seg_special, kinds, classes, byte_ids, mkey, mrank, mnew,
+def encode_segments(buf, words, seg_starts, seg_ends, seg_special, classes, byte_ids, mkey, mrank, mnew,
                     rows, arena, meta, cache_ids, cache_used, out):
     """Encode text segments (each followed by special id seg_special[k], or none if -1) into out.
 
@@ -151,7 +152,7 @@ def encode_segments(buf, words, seg_starts, seg_ends, seg_special, kinds, classe
         pos = seg_starts[k]
         end = seg_ends[k]
         while pos < end:
-            n_tok, pos = scan_tokens(buf, pos, end, kinds, classes, starts)
+            n_tok, pos = scan_tokens(buf, words, pos, end, classes, starts)
             for t in range(n_tok):
                 i = starts[t]
                 j = starts[t + 1]

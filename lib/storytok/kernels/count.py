@@ -2,14 +2,15 @@
 import numpy as np
 from numba import njit
 
-from storytok.kernels.scanner import finish_hash, scan_tokens, span_hash_tail, span_key
+from storytok.kernels.scanner import scan_tokens
+from storytok.kernels.spankey import finish_hash, span_hash_tail, span_key
 from storytok.kernels.spantable import INLINE_PROBES, K0, K1, LEN, V0, table_find, table_put, table_reserve
 
 TOKEN_BLOCK = 1 << 14
 
 
 @njit(cache=True, nogil=True)
-def count_pretokens(buf, words, seg_starts, seg_ends, kinds, classes, rows, arena, meta):
+def count_pretokens(buf, words, seg_starts, seg_ends, classes, rows, arena, meta):
     """Add the pre-tokens of each text segment buf[seg_starts[k]:seg_ends[k]] to the table.
 
     Segments are the text between special tokens, which are never counted.
@@ -20,7 +21,7 @@ def count_pretokens(buf, words, seg_starts, seg_ends, kinds, classes, rows, aren
         pos = seg_starts[k]
         end = seg_ends[k]
         while pos < end:
-            n_tok, pos = scan_tokens(buf, pos, end, kinds, classes, starts)
+            n_tok, pos = scan_tokens(buf, words, pos, end, classes, starts)
             for t in range(n_tok):
                 i = starts[t]
                 j = starts[t + 1]

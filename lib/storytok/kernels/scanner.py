@@ -1,138 +1,141 @@
-"""The GPT-2 pre-tokenizer as a scanner over UTF-8 bytes.
+"""The GPT-2 pre-tokenizer as a scanner over UTF-8 bytes, eight bytes at a time.
 
 Reproduces, without a regex engine, the pattern
     '(?:[sdmt]|ll|ve|re)| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+
-Instead of matching tokens one by one (a data-dependent branch at the end of every run,
-mispredicted most of the time), the scanner decides for each code point whether a
-pre-token starts there, from the kinds of it and its two predecessors, with one table
-lookup and almost no branches:
-  * a class change between letters, numbers and other starts a token;
-  * whitespace after non-whitespace starts a token;
-  * a non-space after whitespace starts one unless the whitespace is a single U+0020,
-    which leads the word instead (" ?" in the pattern);
-  * a whitespace run of two or more that is followed by a non-space gives up its last
-    char to what follows (\\s+(?!\\S)): that char starts a token too, decided one step late;
-  * an apostrophe that starts a token and is followed by s d m t / ll ve re (lowercase)
-    forms a contraction, and whatever follows it starts a new token.
-(A token-at-a-time scanner, even with an 8-bytes-at-once path for letter runs, measured
-half as fast: its run-end branches mispredict on nearly every word.)
-Input must be valid UTF-8 (`first_invalid_utf8` checks it once, up front). The 8-byte
-word view of the buffer lets `span_key` build keys with two loads instead of a byte loop.
+For ASCII text, whether a pre-token starts at a byte depends only on the classes of that
+byte and its two neighbours (letter L, number N, other O, space SP, whitespace WS):
+  * an L, N or O byte starts a token when the byte before is of another class and is not
+    a space (a single space leads the word instead: " ?" in the pattern);
+  * a whitespace byte starts one when a non-space byte precedes it (a run begins) or
+    follows it (the last char of a run goes with what follows: \\s+(?!\\S)).
+So a pass over the text computes, for each 8-byte word, the start flags of its bytes
+with a handful of bitwise operations (SWAR: one flag bit per byte) and no branches, which
+the compiler vectorizes; a second loop turns the flags into offsets. Two things need
+more than the neighbours, and their words take a careful step instead:
+  * an apostrophe that starts a token may open a contraction ('s 'd 'm 't 'll 've 're),
+    which ends the token early and starts another right after it;
+  * a non-ASCII byte: its code point's class comes from the class table (`regex`'s),
+    so tokens there are found one at a time by the pattern's alternatives (`token_end`).
+Scanning anew from any token start gives the same tokens, which is what lets the two
+paths hand over to each other, and a caller resume at the last start it was given.
+(A byte-at-a-time state machine ran at half this speed; a token-at-a-time scanner was
+slower still: every token's end depends on the last one's, so nothing overlaps.)
+Input must be valid UTF-8 (`utf8.first_invalid_utf8` checks it once, up front).
 """
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
+from storytok.kernels.spankey import low_bytes_mask
+from storytok.kernels.utf8 import class_at
 from storytok.unicode_classes import LETTER, NUMBER, OTHER, SPACE
 
-# Byte kinds for the fast path: the classes above, U+0020 apart from other whitespace,
-# "start of a segment", and two kinds that leave the fast path.
-K_SP, K_NONE, K_APOS, K_MULTI = 4, 5, 6, 7
-N_PREV, N_CUR = 6, 5
-
-# TRANSITIONS[(before_prev * N_PREV + prev) * N_CUR + cur], from the kinds of the last three
-# code points: bit 0 = a pre-token starts at cur; bit 1 = one starts at prev (the last char
-# of a whitespace run of 2+ that a non-space follows). One lookup decides both.
-_TABLE = np.zeros((N_PREV, N_PREV, N_CUR), np.uint8)
-for _pp in range(N_PREV):
-    for _p in range(N_PREV):
-        for _c in range(N_CUR):
-            if _p == K_NONE:
-                start = 1
-            elif _p in (OTHER, LETTER, NUMBER):
-                start = 1 if (_c != _p or _c in (SPACE, K_SP)) else 0
-            elif _p == SPACE:  # e.g. "\n": a following non-space starts fresh; more whitespace continues the run
-                start = 1 if _c in (OTHER, LETTER, NUMBER) else 0
-            else:  # K_SP: a single space glues to what follows; a run continues
-                start = 0
-            gives_up_last = _c < SPACE and _p in (SPACE, K_SP) and _pp in (SPACE, K_SP)
-            _TABLE[_pp, _p, _c] = start | (2 if gives_up_last else 0)
-TRANSITIONS = _TABLE.ravel()
+_ONES = np.uint64(0x0101010101010101)
+_FLAGS = np.uint64(0x8080808080808080)   # the flag bit of every byte
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+_TOP = np.uint64(1) << np.uint64(63)
+_U1 = np.uint64(1)
+_U7 = np.uint64(7)
+_U8 = np.uint64(8)
+_U56 = np.uint64(56)
+_FLAG0 = np.uint64(0x80)                 # the flag bit of byte 0
+NEEDS_CARE = np.uint64(1)                # word_starts: bit 0 of a word's flags, never a byte's flag bit
+WINDOW_WORDS = 1024                      # words per word_starts pass: its flags stay in L1
+MIN_STARTS = 32                          # scan_tokens needs room for this many starts
 
 
-def byte_kinds(classes: np.ndarray) -> np.ndarray:
-    """The 256-entry byte -> kind table for the fast path, derived from the code point classes."""
-    kinds = np.full(256, K_MULTI, np.uint8)
-    kinds[:128] = classes[:128]
-    kinds[0x20] = K_SP
-    kinds[0x27] = K_APOS
-    return kinds
+def ascii_classes() -> np.ndarray:
+    """The classes the bitwise path assumes for ASCII (A-Z a-z letters, 0-9 numbers,
+    \\t \\n \\v \\f \\r and space whitespace, the rest other); pretokenizer.scanner_classes
+    checks `regex` agrees before any kernel runs."""
+    table = np.full(128, OTHER, np.uint8)
+    table[list(range(ord("A"), ord("Z") + 1)) + list(range(ord("a"), ord("z") + 1))] = LETTER
+    table[ord("0"):ord("9") + 1] = NUMBER
+    table[[9, 10, 11, 12, 13, 32]] = SPACE
+    return table
 
 
-_HIGH_BITS = np.uint64(0x8080808080808080)
+@njit(cache=True, nogil=True, inline="always")
+def _in_range(x, lo, hi):
+    """Flag of each byte of x (7-bit bytes) that lies in [lo, hi]."""
+    return ((x + _ONES * np.uint64(0x80 - lo)) & ~(x + _ONES * np.uint64(0x7F - hi))) & _FLAGS
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _classify(w):
+    """Per-byte flags of the word w: (letter, number, other, space, whitespace, apostrophe, non-ASCII)."""
+    hi = w & _FLAGS
+    x = w & _LOW7
+    ascii_ = _FLAGS ^ hi
+    letter = _in_range(x | (_ONES * np.uint64(0x20)), 0x61, 0x7A) & ascii_
+    number = _in_range(x, 0x30, 0x39) & ascii_
+    space = _in_range(x, 0x20, 0x20) & ascii_
+    white = (_in_range(x, 0x09, 0x0D) & ascii_) | space
+    apos = _in_range(x, 0x27, 0x27) & ascii_
+    other = ascii_ & ~(letter | number | white)
+    return letter, number, other, space, white, apos, hi
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rule_starts(L, N, O, SP, WS, pL, pN, pO, pSP, next_ns):
+    """Start flags of a word's bytes by the neighbour rules (module docstring).
+
+    pX are the previous word's flags (only its top byte is used); next_ns is the flag of
+    byte 0 of the next word if that byte is a non-space, moved to the top byte.
+    """
+    NS = L | N | O
+    prev_ns = ((NS << _U8) | ((pL | pN | pO) >> _U56))
+    word = ((L & ~((L << _U8) | (pL >> _U56)))
+            | (N & ~((N << _U8) | (pN >> _U56)))
+            | (O & ~((O << _U8) | (pO >> _U56)))) & ~((SP << _U8) | (pSP >> _U56))
+    return word | (WS & (prev_ns | (NS >> _U8) | next_ns))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ns_byte(b):
+    """The top byte's flag if byte b is an ASCII non-space, else 0."""
+    return np.uint64((b < 0x80) & ~((b == 0x20) | ((b >= 0x09) & (b <= 0x0D)))) << np.uint64(63)
 
 
 @njit(cache=True, nogil=True)
-def first_invalid_utf8(buf, words, start, end):
-    """Offset of the first byte that starts an invalid UTF-8 sequence, or -1.
+def word_starts(words, w_lo, w_hi, out):
+    """out[k] = start flags of word w_lo + k by the rules, | NEEDS_CARE if they may be wrong.
 
-    Same rules as Python's strict decoder (no overlongs, no surrogates, <= U+10FFFF),
-    and the same offset it would report as `UnicodeDecodeError.start`. Runs of ASCII are
-    skipped eight bytes at a time through the word view.
+    A word needs care when it or the byte after it is not ASCII, or an apostrophe in it
+    starts a token. (Its flags are only used right after an all-ASCII word, so the byte
+    before it is ASCII.) Reads words[w_lo - 1] and words[w_hi]. Branch-free, so it vectorizes.
     """
-    i = start
-    while i < end:
-        if (i & 7) == 0 and i + 8 <= end and (words[i >> 3] & _HIGH_BITS) == 0:
-            i += 8
-            continue
-        b0 = buf[i]
-        if b0 < 0x80:
-            i += 1
-            continue
-        if 0xC2 <= b0 <= 0xDF:
-            n, lo, hi = 2, 0x80, 0xBF
-        elif b0 == 0xE0:
-            n, lo, hi = 3, 0xA0, 0xBF
-        elif 0xE1 <= b0 <= 0xEC or b0 == 0xEE or b0 == 0xEF:
-            n, lo, hi = 3, 0x80, 0xBF
-        elif b0 == 0xED:
-            n, lo, hi = 3, 0x80, 0x9F
-        elif b0 == 0xF0:
-            n, lo, hi = 4, 0x90, 0xBF
-        elif 0xF1 <= b0 <= 0xF3:
-            n, lo, hi = 4, 0x80, 0xBF
-        elif b0 == 0xF4:
-            n, lo, hi = 4, 0x80, 0x8F
-        else:
-            return i
-        if i + 1 >= end or not (lo <= buf[i + 1] <= hi):
-            return i
-        for k in range(2, n):
-            if i + k >= end or not (0x80 <= buf[i + k] <= 0xBF):
-                return i
-        i += n
-    return -1
+    pL, pN, pO, pSP, pWS, pAP, pHI = _classify(words[w_lo - 1])
+    for wi in range(w_lo, w_hi):
+        L, N, O, SP, WS, AP, HI = _classify(words[wi])
+        nb = words[wi + 1] & np.uint64(0xFF)
+        st = _rule_starts(L, N, O, SP, WS, pL, pN, pO, pSP, _ns_byte(nb))
+        care = ((HI | (AP & st)) != 0) | (nb >= 0x80)
+        out[wi - w_lo] = st | np.uint64(care)
+        pL, pN, pO, pSP = L, N, O, SP
 
 
 @njit(cache=True, nogil=True, inline="always")
-def class_at(buf, i, classes):
-    """(class, byte length) of the multi-byte code point starting at buf[i]."""
-    b0 = np.int64(buf[i])
-    if b0 < 0xE0:
-        cp = ((b0 & 0x1F) << 6) | (np.int64(buf[i + 1]) & 0x3F)
-        return classes[cp], 2
-    if b0 < 0xF0:
-        cp = ((b0 & 0x0F) << 12) | ((np.int64(buf[i + 1]) & 0x3F) << 6) | (np.int64(buf[i + 2]) & 0x3F)
-        return classes[cp], 3
-    cp = (((b0 & 0x07) << 18) | ((np.int64(buf[i + 1]) & 0x3F) << 12)
-          | ((np.int64(buf[i + 2]) & 0x3F) << 6) | (np.int64(buf[i + 3]) & 0x3F))
-    return classes[cp], 4
+def _emit(starts, n, base, flags):
+    """Append base + the byte index of every flag to starts[n:]; returns the new n.
 
-
-_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
-_M1 = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15
-_M2 = np.int64(-4417276706812531889)  # 0xC2B2AE3D27D4EB4F
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _load8(words, p):
-    """The 8 bytes at byte offset p, little-endian, from two aligned word loads."""
-    wi = p >> 3
-    sh = np.uint64((p & 7) * 8)
-    return (words[wi] >> sh) | ((words[wi + 1] << (np.uint64(63) - sh)) << np.uint64(1))
+    Four offsets are written whatever the count (a word rarely has more), so the common
+    case has no loop to mispredict; starts needs 8 spare entries.
+    """
+    count = np.int64(((flags >> _U7) * _ONES) >> _U56)
+    s = flags
+    for k in range(4):
+        starts[n + k] = base + np.int64(trailing_zeros(s | _TOP) >> 3)
+        s &= s - _U1
+    for k in range(4, count):
+        starts[n + k] = base + np.int64(trailing_zeros(s) >> 3)
+        s &= s - _U1
+    return n + count
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _contraction_len(buf, j, end):
+def contraction_len(buf, j, end):
     """2 or 3 if buf[j] (an apostrophe) opens 's 'd 'm 't 'll 've 're, else 0."""
     if j + 1 >= end:
         return 0
@@ -147,105 +150,142 @@ def _contraction_len(buf, j, end):
 
 
 @njit(cache=True, nogil=True)
-def scan_tokens(buf, pos, end, kinds, classes, starts):
+def token_end(buf, p, end, classes):
+    """End of the pre-token starting at p, by the pattern's alternatives in order (any UTF-8)."""
+    if buf[p] == 0x27:
+        m = contraction_len(buf, p, end)
+        if m:
+            return p + m
+    c, w = class_at(buf, p, classes)
+    q = p
+    if buf[p] == 0x20 and p + 1 < end:
+        c1, w1 = class_at(buf, p + 1, classes)
+        if c1 != SPACE:  # " ?" before a letter, number or other run
+            c, w, q = c1, w1, p + 1
+    j = q + w
+    if c != SPACE:
+        while j < end:
+            cj, wj = class_at(buf, j, classes)
+            if cj != c:
+                break
+            j += wj
+        return j
+    last = p  # start of the run's last char: \s+(?!\S) leaves it to what follows
+    while j < end:
+        cj, wj = class_at(buf, j, classes)
+        if cj != SPACE:
+            return last if last > p else j
+        last = j
+        j += wj
+    return end
+
+
+@njit(cache=True, nogil=True)
+def scan_tokens(buf, words, pos, end, classes, starts):
     """Pre-tokens of buf[pos:end] as (count, resume): token t is buf[starts[t]:starts[t+1]].
 
-    Fills at most starts.shape[0] entries; when full, the last start found is not yet
-    final and resume is where to call again (scanning anew from a token start gives the
-    same tokens). resume == end when the text is done.
+    pos must be a token start. Fills starts until it is nearly full (it needs at least
+    MIN_STARTS entries); resume is where to call again, == end when the text is done.
+    words is buf viewed as uint64, with the padding of pretokenizer.padded_buffer.
     """
-    cap = starts.shape[0] - 3
-    n = 0
-    a = K_NONE      # kind of the previous code point
-    aa = K_NONE     # and of the one before it
-    prev = pos      # byte offset of the previous code point
-    force = 0       # the previous token was a contraction: a token starts here whatever follows
-    j = pos
-    while j < end and n < cap:
-        c = kinds[buf[j]]
-        w = 1
-        if c >= K_APOS:
-            if c == K_MULTI:
-                c, w = class_at(buf, j, classes)
-            else:
-                c = OTHER
-                r = TRANSITIONS[(aa * N_PREV + a) * N_CUR + OTHER]
-                if force or r & 1:
-                    m = _contraction_len(buf, j, end)
-                    if m:
-                        if r & 2:
-                            starts[n] = prev
-                            n += 1
-                        starts[n] = j
-                        n += 1
-                        a = aa = LETTER
-                        prev = j + m - 1
-                        force = 1
-                        j += m
-                        continue
-        r = TRANSITIONS[(aa * N_PREV + a) * N_CUR + c]
-        if r & 2:  # rare: a whitespace run gives its last char to what follows
-            starts[n] = prev
-            n += 1
-        starts[n] = j
-        n += (r & 1) | force
-        force = 0
-        aa = a
-        a = c
-        prev = j
-        j += w
-    if j >= end:
+    cap = starts.shape[0] - 16
+    flags = np.empty(WINDOW_WORDS, np.uint64)
+    win_lo = win_hi = 0
+    w_first = (pos >> 3) + 1   # words from here on have their previous byte in the text
+    w_end = (end - 1) >> 3     # words before this one have their next byte in the text
+    starts[0] = pos
+    n = 1
+    p = pos                    # next byte to decide; already emitted if p_is_start
+    p_is_start = True          # False only right after a word whose bytes were all ASCII
+    force = clear = np.uint64(0)  # start flags a contraction sets / removes in the next word
+    while p < end and n < cap:
+        wi = p >> 3
+        if not p_is_start and w_first <= wi < w_end:
+            if wi >= win_hi:
+                win_lo = wi
+                win_hi = min(wi + WINDOW_WORDS, w_end)
+                word_starts(words, win_lo, win_hi, flags)
+            f = flags[wi - win_lo]
+            if (f & NEEDS_CARE) == 0:
+                n = _emit(starts, n, p, ((f | force) & ~clear) & _FLAGS)
+                force = clear = np.uint64(0)
+                wi += 1
+                stop = min(win_hi, wi + (cap - n) // 8)
+                while wi < stop:
+                    f = flags[wi - win_lo]
+                    if (f & NEEDS_CARE) != 0:
+                        break
+                    n = _emit(starts, n, wi << 3, f)
+                    wi += 1
+                p = wi << 3
+                continue
+        # ---- the careful step: the word holding p, maybe partial, maybe holding end,
+        # maybe with non-ASCII bytes or a contraction
+        base = wi << 3
+        rel = p - base
+        valid = low_bytes_mask(end - base) & _FLAGS
+        live = (_ALL << np.uint64(8 * rel)) & valid
+        L, N, O, SP, WS, AP, HI = _classify(words[wi])
+        next_ns = next_hi = np.uint64(0)
+        if base + 8 < end:
+            nL, nN, nO, nSP, nWS, nAP, nHI = _classify(words[wi + 1])
+            next_ns = ((nL | nN | nO) & _FLAG0) << _U56
+            next_hi = nHI & _FLAG0
+        pL = pN = pO = pSP = np.uint64(0)
+        if not p_is_start:
+            pL, pN, pO, pSP, pWS, pAP, pHI = _classify(words[wi - 1])
+        if (HI & live) != 0 or next_hi != 0:
+            # non-ASCII around: one token at a time from the last start
+            e = token_end(buf, starts[n - 1], end, classes)
+            if e < end:
+                starts[n] = e
+                n += 1
+            p = e
+            p_is_start = True
+            force = clear = np.uint64(0)
+            continue
+        st = _rule_starts(L & valid, N & valid, O & valid, SP & valid, WS & valid, pL, pN, pO, pSP, next_ns)
+        st = (st | force) & ~clear
+        force = clear = np.uint64(0)
+        if p_is_start:
+            st |= _FLAG0 << np.uint64(8 * rel)
+        a = AP & st & live
+        while a != 0:  # apostrophes that start a token: contractions end early
+            b = np.int64(trailing_zeros(a) >> 3)
+            a &= a - _U1
+            m = contraction_len(buf, base + b, end)
+            if m:
+                if b + 1 < 8:
+                    st &= ~(_FLAG0 << np.uint64(8 * (b + 1)))
+                else:
+                    clear = _FLAG0
+                if base + b + m < end:
+                    if b + m < 8:
+                        st |= _FLAG0 << np.uint64(8 * (b + m))
+                    else:
+                        force |= _FLAG0 << np.uint64(8 * (b + m - 8))
+        st &= live
+        if p_is_start:
+            st &= ~(_FLAG0 << np.uint64(8 * rel))
+        n = _emit(starts, n, base, st)
+        p = base + 8
+        p_is_start = False
+    if p >= end:
         starts[n] = end
         return n, end
     return n - 1, starts[n - 1]
 
 
-@njit(cache=True, nogil=True, inline="always")
-def span_key(words, s, n):
-    """(partial hash, k0, k1) of the n bytes at s: the first 16 bytes packed into k0, k1.
-
-    words is the text viewed as uint64, with at least 16 bytes of padding past the end.
-    Keys over 16 bytes fold the rest in with span_hash_tail; finish_hash then mixes. The
-    split keeps this inlined part free of loops and calls, which lets Numba drop its
-    reference counting (an atomic increment and decrement per pre-token otherwise).
-    """
-    k0 = np.int64(_load8(words, s) & _MASKS[min(n, 8)])
-    k1 = np.int64(_load8(words, s + 8) & _MASKS[min(max(n - 8, 0), 8)])
-    return (k0 ^ (k1 * _M2) ^ n) * _M1, k0, k1
-
-
 @njit(cache=True, nogil=True)
-def span_hash_tail(buf, s, e, h):
-    """Fold the bytes of buf[s+16:e] into a span_key hash (keys over 16 bytes only)."""
-    for i in range(s + 16, e):
-        h = (h ^ np.int64(buf[i])) * _M1
-    return h
-
-
-@njit(cache=True, nogil=True, inline="always")
-def finish_hash(h):
-    return (h >> 32) & 0xFFFFFFFF  # the well-mixed high half
-
-
-@njit(cache=True, nogil=True)
-def span_hash(buf, words, s, e):
-    """(hash, k0, k1) of buf[s:e] in one call, for code off the hot path."""
-    h, k0, k1 = span_key(words, s, e - s)
-    if e - s > 16:
-        h = span_hash_tail(buf, s, e, h)
-    return finish_hash(h), k0, k1
-
-
-@njit(cache=True, nogil=True)
-def scan_spans(buf, words, start, end, kinds, classes):
+def scan_spans(buf, words, start, end, classes, block_size=1 << 12):
     """(starts, ends) of every pre-token in buf[start:end]: the scanner on its own, for tests and tools."""
     starts = np.empty(end - start + 1, np.int64)
     ends = np.empty(end - start + 1, np.int64)
-    block = np.empty(1 << 12, np.int64)
+    block = np.empty(max(block_size, MIN_STARTS), np.int64)
     n = 0
     pos = start
     while pos < end:
-        nt, pos = scan_tokens(buf, pos, end, kinds, classes, block)
+        nt, pos = scan_tokens(buf, words, pos, end, classes, block)
         for t in range(nt):
             starts[n] = block[t]
             ends[n] = block[t + 1]

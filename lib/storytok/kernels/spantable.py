@@ -6,7 +6,7 @@ cache line: [hash, first 8 bytes, next 8 bytes, length, arena offset, v0, v1, sp
 Keys up to 16 bytes (nearly every pre-token) compare as three integers; longer keys also
 compare their tail against the byte arena, which keeps every key for later extraction.
 A table is the tuple (rows, arena, meta) with meta = [entries, arena bytes used]; keys
-and hashes come from `scanner.span_key` / `span_hash`.
+and hashes come from `spankey.span_key` / `span_hash`.
 """
 import numpy as np
 from numba import njit

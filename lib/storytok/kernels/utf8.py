@@ -1,0 +1,68 @@
+"""UTF-8 in the kernels: validating a buffer once, and decoding one code point's class.
+
+The scanners assume valid UTF-8 (so they never bounds-check a multi-byte sequence);
+`first_invalid_utf8` is the one check every input passes first.
+"""
+import numpy as np
+from numba import njit
+
+_HIGH_BITS = np.uint64(0x8080808080808080)
+
+
+@njit(cache=True, nogil=True)
+def first_invalid_utf8(buf, words, start, end):
+    """Offset of the first byte that starts an invalid UTF-8 sequence, or -1.
+
+    Same rules as Python's strict decoder (no overlongs, no surrogates, <= U+10FFFF),
+    and the same offset it would report as `UnicodeDecodeError.start`. Runs of ASCII are
+    skipped eight bytes at a time through the word view.
+    """
+    i = start
+    while i < end:
+        if (i & 7) == 0 and i + 8 <= end and (words[i >> 3] & _HIGH_BITS) == 0:
+            i += 8
+            continue
+        b0 = buf[i]
+        if b0 < 0x80:
+            i += 1
+            continue
+        if 0xC2 <= b0 <= 0xDF:
+            n, lo, hi = 2, 0x80, 0xBF
+        elif b0 == 0xE0:
+            n, lo, hi = 3, 0xA0, 0xBF
+        elif 0xE1 <= b0 <= 0xEC or b0 == 0xEE or b0 == 0xEF:
+            n, lo, hi = 3, 0x80, 0xBF
+        elif b0 == 0xED:
+            n, lo, hi = 3, 0x80, 0x9F
+        elif b0 == 0xF0:
+            n, lo, hi = 4, 0x90, 0xBF
+        elif 0xF1 <= b0 <= 0xF3:
+            n, lo, hi = 4, 0x80, 0xBF
+        elif b0 == 0xF4:
+            n, lo, hi = 4, 0x80, 0x8F
+        else:
+            return i
+        if i + 1 >= end or not (lo <= buf[i + 1] <= hi):
+            return i
+        for k in range(2, n):
+            if i + k >= end or not (0x80 <= buf[i + k] <= 0xBF):
+                return i
+        i += n
+    return -1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def class_at(buf, i, classes):
+    """(class, byte length) of the code point starting at buf[i] (valid UTF-8)."""
+    b0 = np.int64(buf[i])
+    if b0 < 0x80:
+        return classes[b0], 1
+    if b0 < 0xE0:
+        cp = ((b0 & 0x1F) << 6) | (np.int64(buf[i + 1]) & 0x3F)
+        return classes[cp], 2
+    if b0 < 0xF0:
+        cp = ((b0 & 0x0F) << 12) | ((np.int64(buf[i + 1]) & 0x3F) << 6) | (np.int64(buf[i + 2]) & 0x3F)
+        return classes[cp], 3
+    cp = (((b0 & 0x07) << 18) | ((np.int64(buf[i + 1]) & 0x3F) << 12)
+          | ((np.int64(buf[i + 2]) & 0x3F) << 6) | (np.int64(buf[i + 3]) & 0x3F))
+    return classes[cp], 4
