@@ -285,6 +285,23 @@ def test_decode_fixture_ids():
     assert st_tok(True).decode(ids) == text
 
 
+# --- the encode caches ----------------------------------------------------------------------------------
+
+def test_many_distinct_words_match_tiktoken():
+    """More distinct short words than the front cache has slots and the main cache keeps
+    entries (so slots are evicted and reused, and late words are never cached), each seen
+    several times, in a fresh tokenizer: the ids still equal tiktoken's."""
+    import random
+    from storytok import Tokenizer
+    rng = random.Random(7)
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!'"
+    words = list({"".join(rng.choice(letters) for _ in range(rng.randint(1, 9))) for _ in range(40000)})
+    text = " ".join(rng.choice(words) for _ in range(150000))
+    v, m = gpt2_files()
+    got = Tokenizer.from_files(v, m, special_tokens=[EOT]).encode(text)
+    assert got == tt_encode(text, True)
+
+
 # --- long pre-tokens -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("unit,n", [("a", 3000), ("ab", 2000), ("1", 5000), ("=", 5000), ("😀", 1000),

@@ -23,6 +23,7 @@ from storytok.pretokenizer import padded_buffer, text_buffer
 from storytok.specials import Matches, SpecialMatcher
 
 DEFAULT_CHUNK_BYTES = 16 << 20
+MIN_CHUNK_BYTES = 1 << 20
 FALLBACK_WINDOW = 1 << 16
 _ASCII_SPACE = np.zeros(256, bool)
 _ASCII_SPACE[list(b"\t\n\x0b\x0c\r ")] = True
@@ -94,16 +95,25 @@ def safe_cut_bytes(data: bytes, matcher: SpecialMatcher) -> int:
     return safe_cut(buf, words, len(data), matcher, final=False)[0]
 
 
+def chunk_target(offset: int, size: int, chunk_bytes: int) -> int:
+    """Bytes to aim for in the chunk at offset: chunk_bytes, but smaller near both ends of
+    the file, so all cores start working sooner and finish together (the last chunk is
+    not a long one that one core works through alone). Depends only on where the chunk
+    starts, so a resumed run cuts the same chunks."""
+    return max(min(chunk_bytes, offset, (size - offset) >> 2), min(chunk_bytes, MIN_CHUNK_BYTES))
+
+
 def iter_chunks(path, matcher: SpecialMatcher, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
                 start_byte: int = 0) -> Iterator[Chunk]:
-    """Chunks of about chunk_bytes, from start_byte (which must itself be a chunk end) to EOF."""
+    """Chunks of up to about chunk_bytes (chunk_target), from start_byte (which must itself
+    be a chunk end) to EOF."""
     size = check_text_file(path)
     with open(path, "rb") as f:
         f.seek(start_byte)
         offset = start_byte
         carry = np.empty(0, np.uint8)
         while offset < size:
-            want = max(chunk_bytes - len(carry), len(carry), 1 << 16)
+            want = max(chunk_target(offset, size, chunk_bytes) - len(carry), len(carry), 1 << 16)
             buf, words = padded_buffer(len(carry) + want)
             buf[:len(carry)] = carry
             got = f.readinto(memoryview(buf)[len(carry):len(carry) + want])

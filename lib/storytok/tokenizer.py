@@ -17,7 +17,7 @@ import numpy as np
 from storytok import gpt2_files
 from storytok.chunks import DEFAULT_CHUNK_BYTES, check_text_file, check_utf8, iter_chunks, safe_cut_bytes
 from storytok.errors import StorytokError
-from storytok.kernels.bpe_encode import build_merge_table, encode_segments
+from storytok.kernels.bpe_encode import build_merge_table, encode_segments, new_front_cache
 from storytok.kernels.spantable import table_new
 from storytok.parallel import PerThread, ordered_map, resolve_workers
 from storytok.pretokenizer import scanner_classes, text_buffer
@@ -38,7 +38,7 @@ class EncodedChunk:
 
 def _new_cache():
     rows, arena, meta = table_new(1 << 12, 1 << 14)
-    return [rows, arena, meta, np.empty(1 << 12, np.int64), np.zeros(1, np.int64)]
+    return [rows, arena, meta, np.empty(1 << 12, np.int64), np.zeros(1, np.int64), new_front_cache()]
 
 
 class Tokenizer:
@@ -144,7 +144,7 @@ class Tokenizer:
         cache = self._caches.get()
         n, cache[0], cache[1], cache[3] = encode_segments(
             buf, words, starts, ends, special, self._classes, self._byte_ids, *self._merge_table,
-            cache[0], cache[1], cache[2], cache[3], cache[4], out)
+            cache[0], cache[1], cache[2], cache[3], cache[4], cache[5], out)
         return out[:n]
 
     def _encode_bytes(self, data: bytes, end: int | None = None) -> np.ndarray:

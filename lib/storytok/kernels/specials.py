@@ -7,6 +7,7 @@ only where one does.
 """
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from storytok.kernels.arrays import grown
 
@@ -14,59 +15,65 @@ _ONES = np.uint64(0x0101010101010101)
 _HIGHS = np.uint64(0x8080808080808080)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _first_byte_flags(w, first_words):
+    """Nonzero if a byte of the word w is the first byte of a special ("has a zero byte" on w ^ f)."""
+    v = w ^ first_words[0]
+    hit = (v - _ONES) & ~v & _HIGHS
+    for f in range(1, first_words.shape[0]):  # usually none: one special, or all starting "<"
+        v = w ^ first_words[f]
+        hit |= (v - _ONES) & ~v & _HIGHS
+    return hit
+
+
 @njit(cache=True, nogil=True)
 def find_specials(buf, words, start, end, sp_bytes, sp_off, sp_len, first_words, is_first):
     """(starts, ends, which) of the specials in buf[start:end], specials listed longest first.
 
-    first_words holds each distinct first byte repeated eight times; is_first flags them.
+    first_words holds each distinct first byte repeated eight times. The test flags every
+    byte equal to a first byte (and at times a byte just above one: harmless, since every
+    flagged position is compared in full), so no match is missed. is_first is unused
+    (kept for the signature).
     """
     starts = np.empty(64, np.int64)
     ends = np.empty(64, np.int64)
     which = np.empty(64, np.int64)
     n = 0
-    j = start
-    while j < end:
-        if not is_first[buf[j]]:
-            if (j & 7) != 0:
-                j += 1
+    j = start  # matches may not start before j (the end of the previous one)
+    wi = start >> 3
+    w_end = (end + 7) >> 3
+    while wi < w_end:
+        while wi + 4 <= w_end and not (_first_byte_flags(words[wi], first_words)
+                                       | _first_byte_flags(words[wi + 1], first_words)
+                                       | _first_byte_flags(words[wi + 2], first_words)
+                                       | _first_byte_flags(words[wi + 3], first_words)):
+            wi += 4
+        if wi >= w_end:
+            break
+        hit = _first_byte_flags(words[wi], first_words)
+        while hit:
+            pos = wi * 8 + np.int64(trailing_zeros(hit) >> 3)
+            hit &= hit - np.uint64(1)
+            if pos < j or pos >= end:
                 continue
-            # Aligned: skip whole words that hold no first byte of any special.
-            wi = j >> 3
-            while wi * 8 < end:
-                w = words[wi]
-                hit = np.uint64(0)
-                for f in range(first_words.shape[0]):
-                    v = w ^ first_words[f]
-                    hit |= (v - _ONES) & ~v & _HIGHS
-                if hit:
-                    break
-                wi += 1
-            j = max(j, wi * 8)
-            while j < end and not is_first[buf[j]]:
-                j += 1
-            if j >= end:
-                break
-        matched = -1
-        for k in range(sp_len.shape[0]):
-            n_k = sp_len[k]
-            if j + n_k <= end:
+            for k in range(sp_len.shape[0]):
+                n_k = sp_len[k]
+                if pos + n_k > end:
+                    continue
                 same = True
                 for q in range(n_k):
-                    if buf[j + q] != sp_bytes[sp_off[k] + q]:
+                    if buf[pos + q] != sp_bytes[sp_off[k] + q]:
                         same = False
                         break
                 if same:
-                    matched = k
+                    starts = grown(starts, n, n + 1)
+                    ends = grown(ends, n, n + 1)
+                    which = grown(which, n, n + 1)
+                    starts[n] = pos
+                    ends[n] = pos + n_k
+                    which[n] = k
+                    n += 1
+                    j = pos + n_k
                     break
-        if matched < 0:
-            j += 1
-            continue
-        starts = grown(starts, n, n + 1)
-        ends = grown(ends, n, n + 1)
-        which = grown(which, n, n + 1)
-        starts[n] = j
-        ends[n] = j + sp_len[matched]
-        which[n] = matched
-        n += 1
-        j += sp_len[matched]
+        wi = max(wi + 1, j >> 3)
     return starts[:n], ends[:n], which[:n]

@@ -20,7 +20,12 @@ def first_invalid_utf8(buf, words, start, end):
     i = start
     while i < end:
         if (i & 7) == 0 and i + 8 <= end and (words[i >> 3] & _HIGH_BITS) == 0:
-            i += 8
+            wi = (i >> 3) + 1
+            while (wi + 4) * 8 <= end and ((words[wi] | words[wi + 1] | words[wi + 2] | words[wi + 3]) & _HIGH_BITS) == 0:
+                wi += 4
+            while (wi + 1) * 8 <= end and (words[wi] & _HIGH_BITS) == 0:
+                wi += 1
+            i = wi * 8
             continue
         b0 = buf[i]
         if b0 < 0x80:
