@@ -118,3 +118,32 @@ def test_invalid_utf8_half_way_keeps_finished_parts_and_nothing_else(tok, tmp_pa
 def test_unfinished_and_missing_splits_are_refused(tmp_path):
     with pytest.raises(StorytokError, match="run `make encode` first"):
         finished_manifest(tmp_path / "nothing")
+
+
+def test_a_failing_part_writer_keeps_the_parts_before_it(tok, text, tmp_path, monkeypatch):
+    """Parts are written on threads and may finish out of order; when one fails, the error
+    reaches the caller, the manifest lists exactly the parts before it (all on disk), and a
+    re-run finishes the split with the same rows."""
+    d = tmp_path / "split"
+    reference_dir = tmp_path / "reference"
+    _encode(tok, text, reference_dir)
+    import storytok.parquet_store as store
+    real = store.pq.write_table
+    calls = []
+
+    def flaky(table, where, **kw):
+        calls.append(where)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real(table, where, **kw)
+
+    monkeypatch.setattr(store.pq, "write_table", flaky)
+    with pytest.raises(OSError, match="No space left"):
+        _encode(tok, text, d)
+    m = _manifest(d)
+    assert not m["complete"] and len(m["parts"]) == 2
+    assert sorted(f.name for f in d.iterdir()) == sorted([MANIFEST] + [x["file"] for x in m["parts"]])
+    monkeypatch.setattr(store.pq, "write_table", real)
+    r = _encode(tok, text, d)
+    assert r.kept_parts == 2 and _manifest(d)["complete"]
+    assert _rows(d) == _rows(reference_dir)

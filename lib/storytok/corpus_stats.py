@@ -113,7 +113,7 @@ class StatsAccumulator:
         ws = np.zeros(self.counts.size, dtype=bool)
         for i, b in tok.vocab.items():
             ws[i] = len(b) > 0 and all(c in _ASCII_WS for c in b)
-        self._is_ws = ws
+        self.is_ws = ws
         self._row_tokens: list[np.ndarray] = []
         self._row_blank: list[np.ndarray] = []
         self._row_bytes = 0
@@ -128,27 +128,30 @@ class StatsAccumulator:
             self.unk_gpt2_counts = np.zeros(self._gpt2_len.size, dtype=np.int64)
             self.unk_bytes = 0
 
-    def add(self, values: np.ndarray, lengths: np.ndarray, n_bytes: np.ndarray, flat: np.ndarray,
+    def unk_whitespace(self, values: np.ndarray, unk_gpt2: np.ndarray | None) -> np.ndarray:
+        """Whether the GPT-2 token behind each <|unk|> of values is whitespace (gpt2-top10k;
+        an empty array otherwise), after checking there is one GPT-2 id per <|unk|>."""
+        if self.unk is None:
+            return np.zeros(0, dtype=bool)
+        n_unk = int(np.count_nonzero(values == self.unk))
+        if unk_gpt2 is None or unk_gpt2.size != n_unk:
+            raise StorytokError(f"{self.manifest['input']['path']}: the Parquet parts hold {n_unk:,} <|unk|> tokens "
+                                f"but {0 if unk_gpt2 is None else unk_gpt2.size:,} unk_gpt2_ids; run `make encode` again")
+        return self._gpt2_ws[unk_gpt2]
+
+    def add(self, lengths: np.ndarray, text_tokens: np.ndarray, n_bytes: np.ndarray, flat_tokens: int,
             unk_gpt2: np.ndarray | None = None) -> None:
-        """values/lengths: the rows' tokens (no separators); flat: what went into the flat array;
-        unk_gpt2 (gpt2-top10k): the GPT-2 id behind each <|unk|> in values, in order."""
-        self.counts += np.bincount(flat, minlength=self.counts.size)
-        self.flat_tokens += flat.size
-        ends = np.cumsum(lengths)
-        text = ~self._is_ws[values]
+        """One piece of the split, flattened by kernels.stories.flatten_rows (which also added
+        its token frequencies to `counts`): per row its tokens and how many are not
+        whitespace, and its bytes; flat_tokens went into the flat array. unk_gpt2
+        (gpt2-top10k): the GPT-2 id behind each <|unk|>, in order."""
+        self.flat_tokens += int(flat_tokens)
         if self.unk is not None:
             unk_gpt2 = np.asarray(unk_gpt2, dtype=np.int64)
-            where = values == self.unk
-            if unk_gpt2.size != int(where.sum()):
-                raise StorytokError(f"{self.manifest['input']['path']}: the Parquet parts hold {int(where.sum()):,} "
-                                    f"<|unk|> tokens but {unk_gpt2.size:,} unk_gpt2_ids; run `make encode` again")
-            text[where] = ~self._gpt2_ws[unk_gpt2]
             self.unk_gpt2_counts += np.bincount(unk_gpt2, minlength=self.unk_gpt2_counts.size)
             self.unk_bytes += int(self._gpt2_len[unk_gpt2].sum())
-        text_cum = np.concatenate([[0], np.cumsum(text, dtype=np.int64)])
-        text_tokens = text_cum[ends] - text_cum[ends - lengths]
-        self._row_tokens.append(lengths.astype(np.int32))
-        self._row_blank.append(text_tokens == 0)
+        self._row_tokens.append(np.asarray(lengths).astype(np.int32))
+        self._row_blank.append(np.asarray(text_tokens) == 0)
         self._row_bytes += int(n_bytes.sum())
 
     def result(self) -> dict:

@@ -27,6 +27,8 @@ from storytok.corpus_stats import StatsAccumulator, definitions, tokenizer_summa
 from storytok.errors import StorytokError
 from storytok.fsutil import read_json, remove_quietly, tmp_path, write_json_atomic
 from storytok.inputs import EOT
+from storytok.kernels.stories import flatten_rows
+from storytok.parallel import ordered_map, resolve_workers
 from storytok.parquet_store import UNK_COLUMN, finished_manifest, manifest_digest, unk_id_of
 from storytok.progress import ProgressBar
 
@@ -75,9 +77,31 @@ class NpyStreamWriter:
         remove_quietly(self.tmp)
 
 
-def flatten_split(tok, split_dir: Path, out_dir: Path, split: str, *, progress: bool = True) -> StatsAccumulator:
+@dataclass
+class _RowGroup:
+    """One Parquet row group as NumPy arrays: rows are values[offsets[r]:offsets[r+1]]."""
+    values: np.ndarray
+    offsets: np.ndarray
+    n_bytes: np.ndarray
+    unk_gpt2: np.ndarray | None
+
+
+def _read_row_group(task: tuple[Path, int, list[str]]) -> _RowGroup:
+    path, g, columns = task
+    table = pq.ParquetFile(path).read_row_group(g, columns=columns)
+    col = table.column("tokens").combine_chunks()
+    unk = (table.column(UNK_COLUMN).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+           if UNK_COLUMN in columns else None)
+    return _RowGroup(col.values.to_numpy(zero_copy_only=False), col.offsets.to_numpy(zero_copy_only=False),
+                     table.column("n_bytes").to_numpy(), unk)
+
+
+def flatten_split(tok, split_dir: Path, out_dir: Path, split: str, *, progress: bool = True,
+                  workers: int | None = None) -> StatsAccumulator:
     """Write the flat token and offsets arrays of one encoded split; return its statistics.
 
+    Row groups are read and decoded on `workers` threads (pyarrow works without the GIL),
+    in order; one kernel pass per row group writes the flat tokens and counts them.
     Raises StorytokError if the split is not completely encoded with `tok`.
     """
     split_dir = Path(split_dir)
@@ -86,34 +110,29 @@ def flatten_split(tok, split_dir: Path, out_dir: Path, split: str, *, progress: 
     rows = sum(p["rows"] for p in manifest["parts"])
     flat_len = sum(p["tokens"] for p in manifest["parts"]) + rows - 1  # a separator between stories
     acc = StatsAccumulator(tok, manifest)
+    unk = unk_id_of(tok)
+    columns = ["tokens", "n_bytes"] + ([UNK_COLUMN] if unk is not None else [])
+    tasks = [(split_dir / part["file"], g, columns) for part in manifest["parts"]
+             for g in range(pq.read_metadata(split_dir / part["file"]).num_row_groups)]
     tokens_out = NpyStreamWriter(tokens_path(out_dir, split), np.uint16, flat_len)
     offsets_out = NpyStreamWriter(offsets_path(out_dir, split), np.int64, rows)
     pos = 0            # elements written to the flat array so far
     first = True       # the split's first story gets no separator in front
-    columns = ["tokens", "n_bytes"] + ([UNK_COLUMN] if unk_id_of(tok) is not None else [])
     try:
         with ProgressBar(rows, f"flatten {split}", unit="stories", enabled=progress) as bar:
-            for part in manifest["parts"]:
-                pf = pq.ParquetFile(split_dir / part["file"])
-                for g in range(pf.num_row_groups):
-                    table = pf.read_row_group(g, columns=columns)
-                    col = table.column("tokens").combine_chunks()
-                    values = col.flatten().to_numpy(zero_copy_only=False)
-                    lengths = col.value_lengths().to_numpy(zero_copy_only=False).astype(np.int64)
-                    starts = np.zeros(lengths.size, dtype=np.int64)
-                    np.cumsum(lengths[:-1], out=starts[1:])
-                    # Insert a separator in front of every story; the very first one drops it.
-                    flat = np.insert(values, starts, eot)
-                    row_pos = starts + np.arange(1, lengths.size + 1)
-                    if first:
-                        flat, row_pos, first = flat[1:], row_pos - 1, False
-                    tokens_out.write(flat)
-                    offsets_out.write(pos + row_pos)
-                    unk_gpt2 = (table.column(UNK_COLUMN).combine_chunks().flatten().to_numpy(zero_copy_only=False)
-                                if len(columns) > 2 else None)
-                    acc.add(values, lengths, table.column("n_bytes").to_numpy(), flat, unk_gpt2)
-                    pos += flat.size
-                    bar.advance(lengths.size)
+            for group in ordered_map(_read_row_group, tasks, resolve_workers(workers)):
+                n_rows = group.offsets.size - 1
+                out = np.empty(group.values.size + n_rows, np.uint16)
+                unk_ws = acc.unk_whitespace(group.values, group.unk_gpt2)
+                # A separator in front of every story but the split's very first.
+                n, row_pos, row_text = flatten_rows(group.values, group.offsets, eot, not first, acc.is_ws,
+                                                    -1 if unk is None else unk, unk_ws, out, acc.counts)
+                tokens_out.write(out[:n])
+                offsets_out.write(pos + row_pos)
+                acc.add(np.diff(group.offsets), row_text, group.n_bytes, n, group.unk_gpt2)
+                pos += n
+                first = first and n_rows == 0
+                bar.advance(n_rows)
         tokens_out.finish()
         offsets_out.finish()
     except BaseException:

@@ -42,6 +42,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +54,8 @@ import pyarrow.parquet as pq
 from storytok.errors import StorytokError
 from storytok.fsutil import TMP_SUFFIX, read_json, remove_quietly, tmp_path, write_json_atomic
 from storytok.inputs import EOT
+from storytok.kernels.stories import last_index, split_rows
+from storytok.parallel import resolve_workers
 from storytok.progress import ProgressBar
 
 FORMAT = 1
@@ -175,49 +179,68 @@ def encode_split(tok, input_path: Path, split_dir: Path, *, split: str, workers:
     report.kept_parts = len(parts)
 
     start = parts[-1]["byte_end"] if parts else 0
-    # n_bytes comes from the tokens the text was encoded to: GPT-2's for gpt2-top10k, where an
-    # <|unk|> stands for a GPT-2 token whose length only the encoder knows.
-    lengths = tok.token_byte_lengths() if unk is None else tok.gpt2.token_byte_lengths()
-    base_eot = eot if unk is None else tok.gpt2.special_ids[EOT]
+    n_threads = resolve_workers(workers)
     bar = ProgressBar(report.input_bytes, f"encode {split}", unit="bytes", enabled=progress)
-    writer: _PartWriter | None = None
+    layout = _RowLayout.of(tok)
+    part: _Part | None = None
+    writing: deque = deque()               # parts handed to the writer threads, in order
     carry = np.empty(0, dtype=np.uint16)   # tokens of a story whose separator is still to come
     carry_base = carry                      # their GPT-2 ids (gpt2-top10k), else the same array
+
+    def record_finished(block: bool) -> None:
+        """Append parts to the manifest in order, as their writers finish."""
+        while writing and (block or writing[0].done()):
+            parts.append(writing[0].result())   # a writer's error is raised here, its part still queued
+            writing.popleft()
+            write_json_atomic(split_dir / MANIFEST, manifest)
+
+    def hand_over(p: _Part) -> None:
+        writing.append(pool.submit(p.write))
+        if len(writing) > n_threads:       # bounded: at most n_threads parts in memory
+            writing[0].result()
+        record_finished(block=False)
+
+    pool = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="storytok-parquet")
     try:
         with bar:
             bar.update(start)
             chunks = tok.encode_file(input_path, workers=workers, chunk_bytes=chunk_bytes,
                                      start_byte=start) if start < report.input_bytes else ()
             for chunk in chunks:
-                if writer is not None and writer.text_bytes >= part_bytes and carry.size == 0:
-                    parts.append(writer.finish())
-                    write_json_atomic(split_dir / MANIFEST, manifest)
-                    writer = None
-                if writer is None:
-                    writer = _PartWriter(split_dir / part_name(len(parts)), chunk.byte_start, want, schema)
+                if part is not None and part.byte_end - part.byte_start >= part_bytes and carry.size == 0:
+                    hand_over(part)
+                    part = None
+                if part is None:
+                    part = _Part(split_dir / part_name(len(parts) + len(writing)), chunk.byte_start, want, schema, layout)
                 tokens = _as_uint16(chunk.tokens, input_path)
-                base = tokens if unk is None else _as_uint16(chunk.gpt2_tokens, input_path)
+                base = tokens if layout.unk is None else _as_uint16(chunk.gpt2_tokens, input_path)
                 if carry.size:
                     tokens = np.concatenate([carry, tokens])
-                    base = tokens if unk is None else np.concatenate([carry_base, base])
-                values, offsets, carry = split_stories(tokens, eot)
-                base_values, _, carry_base = (values, offsets, carry) if unk is None else split_stories(base, base_eot)
-                writer.write(values, offsets, lengths, base_values, unk)
-                writer.byte_end = chunk.byte_end
+                    base = tokens if layout.unk is None else np.concatenate([carry_base, base])
+                cut = last_index(tokens, layout.eot) + 1   # rows up to the last separator are complete
+                part.add(tokens[:cut], base[:cut])
+                carry, carry_base = tokens[cut:], base[cut:]
+                part.byte_end = chunk.byte_end
                 report.encoded_bytes += chunk.byte_end - chunk.byte_start
                 bar.update(chunk.byte_end)
             # The text after the last separator is the last story (empty if the file ends with one).
-            if writer is None:
-                writer = _PartWriter(split_dir / part_name(len(parts)), start, want, schema)
-                writer.byte_end = report.input_bytes
-            writer.write(carry, np.array([0, carry.size], dtype=np.int64), lengths, carry_base, unk)
-            parts.append(writer.finish())
-            writer = None
+            if part is None:
+                part = _Part(split_dir / part_name(len(parts) + len(writing)), start, want, schema, layout)
+                part.byte_end = report.input_bytes
+            part.add(carry, carry_base, final=True)
+            hand_over(part)
+            part = None
+            record_finished(block=True)
             manifest["complete"] = True
             write_json_atomic(split_dir / MANIFEST, manifest)
     finally:
-        if writer is not None:
-            writer.abort()
+        if writing:  # an error: record the parts written before the first failure, drop the rest
+            wait(list(writing))
+            while writing and writing[0].exception() is None:
+                parts.append(writing.popleft().result())
+                write_json_atomic(split_dir / MANIFEST, manifest)
+            _remove_unlisted(split_dir, parts)
+        pool.shutdown(wait=True)
     _count(report, parts)
     return report
 
@@ -230,90 +253,100 @@ def split_stories(tokens: np.ndarray, eot: int) -> tuple[np.ndarray, np.ndarray,
     than the number of stories), and the tokens after the last separator, whose story
     continues in the next chunk (or is the last story of the file).
     """
-    seps = np.flatnonzero(tokens == eot)
-    if seps.size == 0:
-        return tokens[:0], np.zeros(1, dtype=np.int64), tokens
-    last = int(seps[-1])
-    keep = np.ones(last + 1, dtype=bool)
-    keep[seps] = False
-    values = tokens[: last + 1][keep]
-    starts = np.concatenate([[0], seps[:-1] + 1])
-    lengths = seps - starts
-    offsets = np.zeros(seps.size + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return values, offsets, tokens[last + 1:]
+    values, offsets, _, stop = split_rows(tokens, eot, np.zeros(int(tokens.max(initial=eot)) + 1, np.int64), False)
+    return values, offsets, tokens[stop:]
 
 
-class _PartWriter:
-    """One Parquet part being written under a temporary name, in row groups of ROW_GROUP_ROWS."""
+@dataclass
+class _RowLayout:
+    """How a tokenizer's chunks become rows: the separator id, and where n_bytes comes from.
 
-    def __init__(self, final: Path, byte_start: int, want: dict, schema: pa.Schema = SCHEMA):
+    n_bytes comes from the tokens the text was encoded to: GPT-2's for gpt2-top10k, where an
+    <|unk|> stands for a GPT-2 token whose length only the encoder knows."""
+    eot: int
+    unk: int | None
+    base_eot: int
+    base_lengths: np.ndarray          # byte length per id of the tokens n_bytes is counted on
+    no_lengths: np.ndarray            # zeros, when the row's own ids do not count bytes
+
+    @classmethod
+    def of(cls, tok) -> "_RowLayout":
+        unk = unk_id_of(tok)
+        eot = int(tok.special_ids[EOT])
+        if unk is None:
+            return cls(eot, None, eot, tok.token_byte_lengths(), np.zeros(0, np.int64))
+        return cls(eot, int(unk), int(tok.gpt2.special_ids[EOT]), tok.gpt2.token_byte_lengths(),
+                   np.zeros(len(tok), np.int64))
+
+
+class _Part:
+    """One Parquet part: complete rows gathered on the main thread, then turned into a file
+    in one go by a writer thread (`write`), under a temporary name until it is complete.
+
+    Splitting rows, Arrow conversion, dictionary encoding and zstd all happen in `write`,
+    off the main thread, so parts are written in parallel with each other and with encoding.
+    """
+
+    def __init__(self, final: Path, byte_start: int, want: dict, schema: pa.Schema, layout: _RowLayout):
         self.final = final
         self.tmp = tmp_path(final.with_name("." + final.name))  # hidden from dataset readers
         self.byte_start = self.byte_end = int(byte_start)
-        self.rows = self.tokens = self.text_bytes = 0
         meta = {"storytok.split": want["split"], "storytok.tokenizer_fingerprint": want["tokenizer"]["fingerprint"],
                 "storytok.eot_id": str(want["tokenizer"]["eot_id"])}
         if "unk_id" in want["tokenizer"]:
             meta["storytok.unk_id"] = str(want["tokenizer"]["unk_id"])
         self.schema = schema.with_metadata(meta)
-        self._writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
-        self._pending: list[pa.Table] = []
-        self._pending_rows = 0
+        self.layout = layout
+        self._pieces: list[tuple[np.ndarray, np.ndarray, bool]] = []
 
-    def write(self, values: np.ndarray, offsets: np.ndarray, byte_lengths: np.ndarray,
-              base_values: np.ndarray | None = None, unk: int | None = None) -> None:
-        """Rows `values[offsets[i]:offsets[i+1]]`. `base_values` are the ids `byte_lengths`
-        measures (GPT-2's for gpt2-top10k, else `values` itself); with `unk`, the GPT-2 ids
-        behind each <|unk|> go to the unk_gpt2_ids column."""
-        n = offsets.size - 1
-        if n == 0:
-            return
-        base_values = values if base_values is None else base_values
-        cum = np.zeros(values.size + 1, dtype=np.int64)
-        np.cumsum(byte_lengths[base_values], out=cum[1:])
-        n_bytes = cum[offsets[1:]] - cum[offsets[:-1]]
-        tokens = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values, type=pa.uint16()))
-        columns = [tokens, pa.array(n_bytes.astype(np.int32))]
-        if unk is not None:
-            is_unk = values == unk
-            unk_cum = np.zeros(values.size + 1, dtype=np.int64)
-            np.cumsum(is_unk, out=unk_cum[1:])
-            columns.append(pa.ListArray.from_arrays(pa.array(unk_cum[offsets].astype(np.int32)),
-                                                    pa.array(base_values[is_unk], type=pa.uint16())))
-        self._pending.append(pa.Table.from_arrays(columns, schema=self.schema))
-        self._pending_rows += n
-        self.rows += n
-        self.tokens += int(values.size)
-        self.text_bytes += int(n_bytes.sum())
-        if self._pending_rows >= ROW_GROUP_ROWS:
-            self._flush(full_groups_only=True)
+    def add(self, tokens: np.ndarray, base: np.ndarray, final: bool = False) -> None:
+        """Rows ending with a separator (or, with `final`, the file's last row); `base` are the
+        ids byte lengths are counted on (GPT-2's for gpt2-top10k, else `tokens` itself)."""
+        if tokens.size or final:
+            self._pieces.append((tokens, base, final))
 
-    def _flush(self, full_groups_only: bool) -> None:
-        table = pa.concat_tables(self._pending)
-        n = (table.num_rows // ROW_GROUP_ROWS) * ROW_GROUP_ROWS if full_groups_only else table.num_rows
-        if n:
-            self._writer.write_table(table.slice(0, n), row_group_size=ROW_GROUP_ROWS)
-        rest = table.slice(n)
-        self._pending = [rest] if rest.num_rows else []
-        self._pending_rows = rest.num_rows
+    def _columns(self) -> list[pa.Array]:
+        lay = self.layout
+        values, offsets, n_bytes, unk_ids, unk_offsets = [], [[0]], [], [], [[0]]
+        n_values = n_unks = 0
+        for tokens, base, final in self._pieces:
+            lengths = lay.base_lengths if lay.unk is None else lay.no_lengths
+            v, o, nb, _ = split_rows(tokens, lay.eot, lengths, final)
+            if lay.unk is not None:
+                bv, _, nb, _ = split_rows(base, lay.base_eot, lay.base_lengths, final)
+                is_unk = v == lay.unk
+                unk_ids.append(bv[is_unk])
+                unk_cum = np.concatenate([[0], np.cumsum(is_unk, dtype=np.int64)])
+                unk_offsets.append(n_unks + unk_cum[o[1:]])
+                n_unks += int(unk_cum[-1])
+            offsets.append(n_values + o[1:])
+            n_values += v.size
+            values.append(v)
+            n_bytes.append(nb)
+        concat = lambda xs, dtype: np.concatenate([np.asarray(x, dtype=dtype).ravel() for x in xs])
+        off = concat(offsets, np.int64)
+        self.rows, self.tokens = off.size - 1, int(off[-1])
+        columns = [pa.ListArray.from_arrays(pa.array(off.astype(np.int32)), pa.array(concat(values, np.uint16))),
+                   pa.array(concat(n_bytes, np.int64).astype(np.int32))]
+        if lay.unk is not None:
+            columns.append(pa.ListArray.from_arrays(pa.array(concat(unk_offsets, np.int64).astype(np.int32)),
+                                                    pa.array(concat(unk_ids, np.uint16))))
+        return columns
 
-    def finish(self) -> dict:
-        """Close, fsync and rename into place; return the manifest entry of this part."""
-        if self._pending_rows:
-            self._flush(full_groups_only=False)
-        self._writer.close()
-        with open(self.tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(self.tmp, self.final)
+    def write(self) -> dict:
+        """Write, fsync and rename into place; return the manifest entry of this part."""
+        try:
+            table = pa.Table.from_arrays(self._columns(), schema=self.schema)
+            self._pieces = []
+            pq.write_table(table, self.tmp, row_group_size=ROW_GROUP_ROWS, compression="zstd")
+            with open(self.tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(self.tmp, self.final)
+        except BaseException:
+            remove_quietly(self.tmp)
+            raise
         return {"file": self.final.name, "byte_start": self.byte_start, "byte_end": self.byte_end,
                 "rows": self.rows, "tokens": self.tokens, "file_bytes": self.final.stat().st_size}
-
-    def abort(self) -> None:
-        try:
-            self._writer.close()
-        finally:
-            remove_quietly(self.tmp)
 
 
 def _as_uint16(tokens: np.ndarray, input_path: Path) -> np.ndarray:

@@ -213,7 +213,8 @@ class Tokenizer:
         def encode_chunk(chunk):
             check_utf8(path, chunk)
             ids = self._encode_text(chunk.buf, chunk.words, 0, chunk.length, chunk.matches)
-            return EncodedChunk(chunk.offset, chunk.offset + chunk.length, ids)
+            # a copy the size of the ids: the view would keep the whole output buffer (2 bytes per input byte) alive
+            return EncodedChunk(chunk.offset, chunk.offset + chunk.length, ids.copy())
 
         with ProgressBar(size, f"encoding {os.path.basename(os.fspath(path))}", unit="bytes", enabled=progress) as bar:
             bar.update(start_byte)
