@@ -38,7 +38,7 @@ class EncodedChunk:
 
 def _new_cache():
     rows, arena, meta = table_new(1 << 12, 1 << 14)
-    return [rows, arena, meta, np.empty(1 << 12, np.int64), np.zeros(1, np.int64), new_front_cache()]
+    return [rows, arena, meta, np.empty(1 << 12, np.int64), np.zeros(1, np.int64), new_front_cache(), np.empty(0, np.uint16)]
 
 
 class Tokenizer:
@@ -140,12 +140,15 @@ class Tokenizer:
         starts, ends, after = self._matcher.segments(matches, start, end)
         special = self._special_index_to_id[np.maximum(after, 0)] if len(self._special_index_to_id) else after
         special[after < 0] = -1
-        out = np.empty(max(end - start, 1), self.token_dtype())
         cache = self._caches.get()
+        if cache[6].size < end - start or cache[6].dtype != self.token_dtype():
+            cache[6] = np.empty(max(end - start, 1), self.token_dtype())  # at most one id per byte
         n, cache[0], cache[1], cache[3] = encode_segments(
             buf, words, starts, ends, special, self._classes, self._byte_ids, *self._merge_table,
-            cache[0], cache[1], cache[2], cache[3], cache[4], cache[5], out)
-        return out[:n]
+            cache[0], cache[1], cache[2], cache[3], cache[4], cache[5], cache[6])
+        # a copy the size of the ids: the thread's buffer (one slot per input byte) is reused,
+        # and fresh pages for it on every call would cost more than the copy
+        return cache[6][:n].copy()
 
     def _encode_bytes(self, data: bytes, end: int | None = None) -> np.ndarray:
         buf, words = text_buffer(data)
@@ -213,8 +216,7 @@ class Tokenizer:
         def encode_chunk(chunk):
             check_utf8(path, chunk)
             ids = self._encode_text(chunk.buf, chunk.words, 0, chunk.length, chunk.matches)
-            # a copy the size of the ids: the view would keep the whole output buffer (2 bytes per input byte) alive
-            return EncodedChunk(chunk.offset, chunk.offset + chunk.length, ids.copy())
+            return EncodedChunk(chunk.offset, chunk.offset + chunk.length, ids)
 
         with ProgressBar(size, f"encoding {os.path.basename(os.fspath(path))}", unit="bytes", enabled=progress) as bar:
             bar.update(start_byte)
