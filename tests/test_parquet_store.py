@@ -7,7 +7,9 @@ import os
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings, strategies as st
 
+from conftest import examples
 from pipeline_helpers import EOT, sample
 from storytok import StorytokError, Tokenizer, train_bpe
 from storytok.parquet_store import MANIFEST, encode_split, finished_manifest, split_stories
@@ -147,3 +149,46 @@ def test_a_failing_part_writer_keeps_the_parts_before_it(tok, text, tmp_path, mo
     r = _encode(tok, text, d)
     assert r.kept_parts == 2 and _manifest(d)["complete"]
     assert _rows(d) == _rows(reference_dir)
+
+
+@settings(max_examples=examples(300))
+@given(st.lists(st.integers(0, 12), max_size=200), st.booleans())
+def test_split_rows_matches_a_plain_split(ids, final):
+    """The row-splitting kernel against list slicing: rows end at each separator (9), the
+    tail is a row only when final, n_bytes sums the per-id byte lengths."""
+    from storytok.kernels.stories import split_rows
+    tokens = np.array(ids, dtype=np.uint16)
+    byte_len = np.arange(13, dtype=np.int64) * 3 + 1
+    values, offsets, n_bytes, stop = split_rows(tokens, 9, byte_len, final)
+    rows, row = [], []
+    for t in ids:
+        if t == 9:
+            rows.append(row)
+            row = []
+        else:
+            row.append(t)
+    if final:
+        rows.append(row)
+    assert stop == (len(ids) if final else (len(ids) - ids[::-1].index(9) if 9 in ids else 0))
+    assert [values[offsets[r]:offsets[r + 1]].tolist() for r in range(len(offsets) - 1)] == rows
+    assert n_bytes.tolist() == [sum(3 * t + 1 for t in r) for r in rows]
+
+
+@settings(max_examples=examples(300))
+@given(st.lists(st.lists(st.integers(0, 12).filter(lambda t: t != 9), max_size=20), min_size=1, max_size=30),
+       st.booleans())
+def test_flatten_rows_matches_a_plain_join(rows, lead):
+    """The flattening kernel against joining lists: separator (9) between rows (and in front
+    with lead), every written token counted, non-whitespace tokens per row (ws: ids 0-2)."""
+    from storytok.kernels.stories import flatten_rows
+    values = np.array([t for r in rows for t in r], dtype=np.uint16)
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    is_ws = np.arange(13) < 3
+    out = np.empty(values.size + len(rows), np.uint16)
+    counts = np.zeros(13, np.int64)
+    n, row_pos, row_text = flatten_rows(values, offsets, 9, lead, is_ws, -1, np.zeros(0, bool), out, counts)
+    want = ([9] if lead else []) + [t for k, r in enumerate(rows) for t in ([9] if k else []) + r]
+    assert out[:n].tolist() == want
+    assert counts.tolist() == np.bincount(want, minlength=13).tolist()
+    assert [want[p:p + len(r)] for p, r in zip(row_pos.tolist(), rows)] == rows
+    assert row_text.tolist() == [sum(t >= 3 for t in r) for r in rows]
