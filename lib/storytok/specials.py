@@ -37,8 +37,6 @@ class SpecialMatcher:
         self._bytes = np.frombuffer(b"".join(self.encoded[i] for i in order) or b"\0", np.uint8)
         firsts = sorted({b[0] for b in self.encoded})
         self._first_words = np.array([0x0101010101010101 * f for f in firsts], np.uint64)
-        self._is_first = np.zeros(256, np.bool_)
-        self._is_first[firsts] = True
 
     def __bool__(self) -> bool:
         return bool(self.tokens)
@@ -48,7 +46,7 @@ class SpecialMatcher:
             empty = np.zeros(0, np.int64)
             return Matches(empty, empty, empty)
         s, e, k = find_specials(buf, words, start, end, self._bytes, self._offs, self._lens,
-                                self._first_words, self._is_first)
+                                self._first_words)
         return Matches(s, e, self._order[k])
 
     @staticmethod

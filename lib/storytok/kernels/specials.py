@@ -27,13 +27,12 @@ def _first_byte_flags(w, first_words):
 
 
 @njit(cache=True, nogil=True)
-def find_specials(buf, words, start, end, sp_bytes, sp_off, sp_len, first_words, is_first):
+def find_specials(buf, words, start, end, sp_bytes, sp_off, sp_len, first_words):
     """(starts, ends, which) of the specials in buf[start:end], specials listed longest first.
 
     first_words holds each distinct first byte repeated eight times. The test flags every
     byte equal to a first byte (and at times a byte just above one: harmless, since every
-    flagged position is compared in full), so no match is missed. is_first is unused
-    (kept for the signature).
+    flagged position is compared in full), so no match is missed.
     """
     starts = np.empty(64, np.int64)
     ends = np.empty(64, np.int64)
