@@ -36,9 +36,24 @@ class EncodedChunk:
     tokens: np.ndarray
 
 
-def _new_cache():
-    rows, arena, meta = table_new(1 << 12, 1 << 14)
-    return [rows, arena, meta, np.empty(1 << 12, np.int64), np.zeros(1, np.int64), new_front_cache(), np.empty(0, np.uint16)]
+@dataclass
+class _ThreadState:
+    """What one encoding thread keeps between calls: the pre-token cache (span table rows,
+    key arena, meta; the cached ids and how many are used; the front cache), and an output
+    buffer reused so that each call does not fault in fresh pages."""
+    rows: np.ndarray
+    arena: np.ndarray
+    meta: np.ndarray
+    ids: np.ndarray
+    ids_used: np.ndarray
+    front: np.ndarray
+    out: np.ndarray
+
+    @classmethod
+    def new(cls) -> "_ThreadState":
+        rows, arena, meta = table_new(1 << 12, 1 << 14)
+        return cls(rows, arena, meta, np.empty(1 << 12, np.int64), np.zeros(1, np.int64), new_front_cache(),
+                   np.empty(0, np.uint16))
 
 
 class Tokenizer:
@@ -72,7 +87,7 @@ class Tokenizer:
         self._merge_table = build_merge_table(np.array(left, np.int64), np.array(right, np.int64), np.array(new, np.int64))
         self._special_index_to_id = np.array([self.special_ids[s] for s in self._matcher.tokens], np.int64)
         self._classes = scanner_classes()
-        self._caches = PerThread(_new_cache)
+        self._threads = PerThread(_ThreadState.new)
         max_id = max(self.vocab)
         self._tok_len = np.zeros(max_id + 1, np.int64)
         self._tok_known = np.zeros(max_id + 1, bool)
@@ -140,15 +155,15 @@ class Tokenizer:
         starts, ends, after = self._matcher.segments(matches, start, end)
         special = self._special_index_to_id[np.maximum(after, 0)] if len(self._special_index_to_id) else after
         special[after < 0] = -1
-        cache = self._caches.get()
-        if cache[6].size < end - start or cache[6].dtype != self.token_dtype():
-            cache[6] = np.empty(max(end - start, 1), self.token_dtype())  # at most one id per byte
-        n, cache[0], cache[1], cache[3] = encode_segments(
+        t = self._threads.get()
+        if t.out.size < end - start or t.out.dtype != self.token_dtype():
+            t.out = np.empty(max(end - start, 1), self.token_dtype())  # at most one id per byte
+        n, t.rows, t.arena, t.ids = encode_segments(
             buf, words, starts, ends, special, self._classes, self._byte_ids, *self._merge_table,
-            cache[0], cache[1], cache[2], cache[3], cache[4], cache[5], cache[6])
+            t.rows, t.arena, t.meta, t.ids, t.ids_used, t.front, t.out)
         # a copy the size of the ids: the thread's buffer (one slot per input byte) is reused,
         # and fresh pages for it on every call would cost more than the copy
-        return cache[6][:n].copy()
+        return t.out[:n].copy()
 
     def _encode_bytes(self, data: bytes, end: int | None = None) -> np.ndarray:
         buf, words = text_buffer(data)

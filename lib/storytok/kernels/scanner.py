@@ -226,15 +226,16 @@ def scan_tokens(buf, words, pos, end, classes, starts):
         valid = low_bytes_mask(end - base) & _FLAGS
         live = (_ALL << np.uint64(8 * rel)) & valid
         L, N, O, SP, WS, AP, HI = _classify(words[wi])
-        next_ns = next_hi = np.uint64(0)
+        next_ns = np.uint64(0)
+        next_hi = False
         if base + 8 < end:
-            nL, nN, nO, nSP, nWS, nAP, nHI = _classify(words[wi + 1])
-            next_ns = ((nL | nN | nO) & _FLAG0) << _U56
-            next_hi = nHI & _FLAG0
+            nb = words[wi + 1] & np.uint64(0xFF)
+            next_ns = _ns_byte(nb)
+            next_hi = nb >= 0x80
         pL = pN = pO = pSP = np.uint64(0)
         if not p_is_start:
             pL, pN, pO, pSP, pWS, pAP, pHI = _classify(words[wi - 1])
-        if (HI & live) != 0 or next_hi != 0:
+        if (HI & live) != 0 or next_hi:
             # non-ASCII around: one token at a time from the last start
             e = token_end(buf, starts[n - 1], end, classes)
             if e < end:
