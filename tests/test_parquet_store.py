@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 from conftest import examples
 from pipeline_helpers import EOT, sample
 from storytok import StorytokError, Tokenizer, train_bpe
-from storytok.parquet_store import MANIFEST, encode_split, finished_manifest, split_stories
+from storytok.parquet_store import MANIFEST, encode_split, finished_manifest
 
 STORY = "Once upon a time, a cat sat. It was happy.\n<|endoftext|>\n"
 
@@ -40,12 +40,15 @@ def _manifest(d):
     return json.loads((d / MANIFEST).read_text())
 
 
-def test_split_stories_cuts_at_the_separator():
+def test_split_rows_cuts_at_the_separator():
+    from storytok.kernels.stories import split_rows
+    no_bytes = np.zeros(10, np.int64)
     t = np.array([1, 2, 9, 9, 3, 9, 4], dtype=np.uint16)
-    values, offsets, rest = split_stories(t, 9)
-    assert values.tolist() == [1, 2, 3] and offsets.tolist() == [0, 2, 2, 3] and rest.tolist() == [4]
-    values, offsets, rest = split_stories(np.array([5, 6], dtype=np.uint16), 9)
-    assert values.size == 0 and offsets.tolist() == [0] and rest.tolist() == [5, 6]
+    values, offsets, _, stop = split_rows(t, 9, no_bytes, False)
+    assert values.tolist() == [1, 2, 3] and offsets.tolist() == [0, 2, 2, 3] and t[stop:].tolist() == [4]
+    t = np.array([5, 6], dtype=np.uint16)
+    values, offsets, _, stop = split_rows(t, 9, no_bytes, False)
+    assert values.size == 0 and offsets.tolist() == [0] and t[stop:].tolist() == [5, 6]
 
 
 def _rows(d):

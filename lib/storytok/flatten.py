@@ -86,9 +86,9 @@ class _RowGroup:
     unk_gpt2: np.ndarray | None
 
 
-def _read_row_group(task: tuple[Path, int, list[str]]) -> _RowGroup:
-    path, g, columns = task
-    table = pq.ParquetFile(path).read_row_group(g, columns=columns)
+def _read_row_group(task: tuple[Path, pq.FileMetaData, int, list[str]]) -> _RowGroup:
+    path, metadata, g, columns = task
+    table = pq.ParquetFile(path, metadata=metadata).read_row_group(g, columns=columns)
     col = table.column("tokens").combine_chunks()
     unk = (table.column(UNK_COLUMN).combine_chunks().flatten().to_numpy(zero_copy_only=False)
            if UNK_COLUMN in columns else None)
@@ -112,8 +112,8 @@ def flatten_split(tok, split_dir: Path, out_dir: Path, split: str, *, progress: 
     acc = StatsAccumulator(tok, manifest)
     unk = unk_id_of(tok)
     columns = ["tokens", "n_bytes"] + ([UNK_COLUMN] if unk is not None else [])
-    tasks = [(split_dir / part["file"], g, columns) for part in manifest["parts"]
-             for g in range(pq.read_metadata(split_dir / part["file"]).num_row_groups)]
+    metadata = {part["file"]: pq.read_metadata(split_dir / part["file"]) for part in manifest["parts"]}
+    tasks = [(split_dir / name, md, g, columns) for name, md in metadata.items() for g in range(md.num_row_groups)]
     tokens_out = NpyStreamWriter(tokens_path(out_dir, split), np.uint16, flat_len)
     offsets_out = NpyStreamWriter(offsets_path(out_dir, split), np.int64, rows)
     pos = 0            # elements written to the flat array so far

@@ -245,18 +245,6 @@ def encode_split(tok, input_path: Path, split_dir: Path, *, split: str, workers:
     return report
 
 
-def split_stories(tokens: np.ndarray, eot: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cut a token stream at the separator id.
-
-    Returns (values, offsets, rest): the tokens of every story that ends with a separator
-    in `tokens` (separators removed), int64 offsets of those stories into `values` (one more
-    than the number of stories), and the tokens after the last separator, whose story
-    continues in the next chunk (or is the last story of the file).
-    """
-    values, offsets, _, stop = split_rows(tokens, eot, np.zeros(int(tokens.max(initial=eot)) + 1, np.int64), False)
-    return values, offsets, tokens[stop:]
-
-
 @dataclass
 class _RowLayout:
     """How a tokenizer's chunks become rows: the separator id, and where n_bytes comes from.
@@ -267,14 +255,16 @@ class _RowLayout:
     unk: int | None
     base_eot: int
     base_lengths: np.ndarray          # byte length per id of the tokens n_bytes is counted on
-    no_lengths: np.ndarray            # zeros, when the row's own ids do not count bytes
+    row_lengths: np.ndarray           # the same for the row's own ids: base_lengths, or zeros if
+                                      # n_bytes comes from the GPT-2 ids instead
 
     @classmethod
     def of(cls, tok) -> "_RowLayout":
         unk = unk_id_of(tok)
         eot = int(tok.special_ids[EOT])
         if unk is None:
-            return cls(eot, None, eot, tok.token_byte_lengths(), np.zeros(0, np.int64))
+            lengths = tok.token_byte_lengths()
+            return cls(eot, None, eot, lengths, lengths)
         return cls(eot, int(unk), int(tok.gpt2.special_ids[EOT]), tok.gpt2.token_byte_lengths(),
                    np.zeros(len(tok), np.int64))
 
@@ -310,8 +300,7 @@ class _Part:
         values, offsets, n_bytes, unk_ids, unk_offsets = [], [[0]], [], [], [[0]]
         n_values = n_unks = 0
         for tokens, base, final in self._pieces:
-            lengths = lay.base_lengths if lay.unk is None else lay.no_lengths
-            v, o, nb, _ = split_rows(tokens, lay.eot, lengths, final)
+            v, o, nb, _ = split_rows(tokens, lay.eot, lay.row_lengths, final)
             if lay.unk is not None:
                 bv, _, nb, _ = split_rows(base, lay.base_eot, lay.base_lengths, final)
                 is_unk = v == lay.unk
