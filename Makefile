@@ -64,7 +64,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install storytok with dev tools
 
-setup-torch: $(STAMP) ## add the CPU build of PyTorch (for storytok.torch_datasets and its tests)
+setup-torch: $(STAMP) ## add the CPU build of PyTorch (for storytok.datasets.torch and its tests)
 	$(PY) -m pip install --quiet torch==2.13.0
 
 test: $(STAMP) ## quick test tier (what CI runs)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 from storytok.cli import Timer, mb, rate, run_stage, summary
-from storytok.download import BASE_URL_ENV, TINYSTORIES_FILES, base_url, download
+from storytok.sources.download import BASE_URL_ENV, TINYSTORIES_FILES, base_url, download
 
 
 def main(argv=None) -> None:
@@ -37,7 +37,7 @@ def main(argv=None) -> None:
     root = base_url(args.base_url)
     jobs = [(f"{root}/{name}", args.out_dir / name) for name in args.files]
     if args.gpt2:
-        from storytok.gpt2_top10k import GPT2_FILES, gpt2_base_url   # (imports the kernels: only when asked)
+        from storytok.bpe.gpt2_top10k import GPT2_FILES, gpt2_base_url   # (imports the kernels: only when asked)
         jobs += [(f"{gpt2_base_url(args.gpt2_url)}/{name}", args.gpt2_dir / name) for name in GPT2_FILES]
     rows = []
     with Timer() as total:

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from storytok.cli import console, mb, run_stage, summary
-from storytok.demo_corpus import write_corpus
+from storytok.sources.demo_corpus import write_corpus
 from storytok.errors import StorytokError
-from storytok.flatten import STATS_FILE, decodes_to_file, offsets_path, tokens_path
+from storytok.store.flatten import STATS_FILE, decodes_to_file, offsets_path, tokens_path
 from storytok.fsutil import read_json
-from storytok.inputs import load_tokenizer
+from storytok.sources.inputs import load_tokenizer
 
 SIZES = {"train": 4_000_000, "valid": 400_000}
 SEEDS = {"train": 0, "valid": 1}

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from storytok.cli import console, mb, rate, run_stage, summary
 from storytok.errors import StorytokError
-from storytok.inputs import check_text_input, load_tokenizer
-from storytok.parquet_store import DEFAULT_CHUNK_BYTES, DEFAULT_PART_BYTES, encode_split
+from storytok.sources.inputs import check_text_input, load_tokenizer
+from storytok.store.parquet_store import DEFAULT_CHUNK_BYTES, DEFAULT_PART_BYTES, encode_split
 
 
 def split_arg(text: str) -> tuple[str, str]:

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 from storytok.cli import console, rate, run_stage, summary
-from storytok.corpus_stats import render
-from storytok.flatten import build_arrays_and_stats, offsets_path, tokens_path
-from storytok.inputs import load_tokenizer
+from storytok.store.corpus_stats import render
+from storytok.store.flatten import build_arrays_and_stats, offsets_path, tokens_path
+from storytok.sources.inputs import load_tokenizer
 
 
 def main(argv=None) -> None:

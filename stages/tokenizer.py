@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 from storytok.cli import console, mb, rate, run_stage, summary
-from storytok.corpus_stats import longest_tokens
+from storytok.store.corpus_stats import longest_tokens
 from storytok.errors import StorytokError
-from storytok.tokenizer_store import KINDS, build_gpt2_top10k_into_dir, train_into_dir
+from storytok.bpe.tokenizer_store import KINDS, build_gpt2_top10k_into_dir, train_into_dir
 
 
 def main(argv=None) -> None:

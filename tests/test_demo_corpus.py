@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pipeline_helpers import EOT, ROOT
-from storytok.demo_corpus import write_corpus, write_story
+from storytok.sources.demo_corpus import write_corpus, write_story
 
 
 def test_same_seed_same_bytes_and_tinystories_layout(tmp_path):
@@ -50,7 +50,7 @@ def test_unchanged_corpus_keeps_its_mtime(tmp_path):
 
 
 def test_generator_is_self_contained():
-    import storytok.demo_corpus as mod
+    import storytok.sources.demo_corpus as mod
     src = open(mod.__file__, encoding="utf-8").read()
     assert "/shared" not in src and ".read" not in src and src.count("open(") == 1  # writes its temp file only
 

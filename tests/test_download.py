@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from storytok.download import download
+from storytok.sources.download import download
 from storytok.errors import StorytokError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -191,7 +191,7 @@ def test_stats_json_and_table_name_the_kind(e2e):
 # --- the tokenizer folder -------------------------------------------------------------------------
 
 def test_from_dir_round_trips(e2e, tmp_path):
-    from storytok.gpt2_top10k import CompactTokenizer
+    from storytok.bpe.gpt2_top10k import CompactTokenizer
 
     tok = e2e["tok"]
     d = e2e["out"] / "tokenizer"
@@ -225,7 +225,7 @@ def test_every_encode_entry_point_agrees(e2e, tmp_path):
 
 
 def test_bpe_folders_still_load_as_plain_tokenizers(e2e, tmp_path):
-    from storytok.gpt2_top10k import CompactTokenizer
+    from storytok.bpe.gpt2_top10k import CompactTokenizer
     from storytok.errors import StorytokError
 
     full = e2e["tok"].gpt2
@@ -391,7 +391,7 @@ def test_make_data_fetches_gpt2_files(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "data" / "gpt2" / "vocab.json").read_bytes() == (served / "vocab.json").read_bytes()
     assert (tmp_path / "data" / "gpt2" / "merges.txt").read_bytes() == (served / "merges.txt").read_bytes()
-    from storytok.gpt2_top10k import load_gpt2
+    from storytok.bpe.gpt2_top10k import load_gpt2
     assert len(load_gpt2(tmp_path / "data" / "gpt2")) == 50257
 
 
@@ -400,7 +400,7 @@ def test_make_data_fetches_gpt2_files(tmp_path):
 @pytest.fixture(scope="module")
 def small_tok():
     """A 400-id compact tokenizer counted on 100 stories: plenty of <|unk|>."""
-    from storytok.gpt2_top10k import build, load_gpt2
+    from storytok.bpe.gpt2_top10k import build, load_gpt2
     return build(load_gpt2(gpt2_dir()), sample("train"), 400, sample_stories=100, workers=2)
 
 
@@ -413,8 +413,8 @@ def _whitespace_unk(tok) -> str:
 
 
 def test_awkward_inputs_round_trip_through_the_unk_column(small_tok, tmp_path):
-    from storytok.flatten import build_arrays_and_stats, tokens_path
-    from storytok.parquet_store import encode_split
+    from storytok.store.flatten import build_arrays_and_stats, tokens_path
+    from storytok.store.parquet_store import encode_split
 
     tok = small_tok
     ws = _whitespace_unk(tok)

@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 from conftest import examples
 from pipeline_helpers import EOT, sample
 from storytok import StorytokError, Tokenizer, train_bpe
-from storytok.parquet_store import MANIFEST, encode_split, finished_manifest
+from storytok.store.parquet_store import MANIFEST, encode_split, finished_manifest
 
 STORY = "Once upon a time, a cat sat. It was happy.\n<|endoftext|>\n"
 
@@ -132,7 +132,7 @@ def test_a_failing_part_writer_keeps_the_parts_before_it(tok, text, tmp_path, mo
     d = tmp_path / "split"
     reference_dir = tmp_path / "reference"
     _encode(tok, text, reference_dir)
-    import storytok.parquet_store as store
+    import storytok.store.parquet_store as store
     real = store.pq.write_table
     calls = []
 

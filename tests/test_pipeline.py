@@ -17,7 +17,7 @@ import pytest
 
 from pipeline_helpers import EOT, ROOT, STAGES, run, sample, stories_of
 from storytok import Tokenizer
-from storytok.parquet_store import ROW_GROUP_ROWS
+from storytok.store.parquet_store import ROW_GROUP_ROWS
 
 VOCAB = 1000
 

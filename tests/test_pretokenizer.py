@@ -26,7 +26,7 @@ def is_surrogate(cp: int) -> bool:
 
 
 def _scan(text):
-    from storytok.pretokenizer import scan_pretokens
+    from storytok.pretokenize.pretokenizer import scan_pretokens
     return scan_pretokens(text)
 
 
@@ -53,12 +53,12 @@ def assert_same_pretokens(text: str, label: str = ""):
 
 
 def test_pattern_is_gpt2():
-    from storytok.pretokenizer import GPT2_PATTERN
+    from storytok.pretokenize.pretokenizer import GPT2_PATTERN
     assert GPT2_PATTERN == GPT2_PAT
 
 
 def test_regex_pretokens_is_the_reference():
-    from storytok.pretokenizer import regex_pretokens
+    from storytok.pretokenize.pretokenizer import regex_pretokens
     t = "Hello, world! It's   2024\n\n  don'T  \u00a0 x"
     assert regex_pretokens(t) == REF.findall(t)
 
@@ -116,7 +116,7 @@ story_piece = st.one_of(
 
 def _scan_at(text: str, offset: int, block_size: int) -> list[str]:
     from storytok.kernels.scanner import scan_spans
-    from storytok.pretokenizer import scanner_classes, text_buffer
+    from storytok.pretokenize.pretokenizer import scanner_classes, text_buffer
     data = text.encode("utf-8")
     buf, words = text_buffer(b"<" * offset + data + b"'s<|endoftext|>")
     starts, ends = scan_spans(buf, words, offset, offset + len(data), scanner_classes(), block_size)
@@ -137,7 +137,7 @@ def test_hypothesis_story_like_any_alignment(text, offset, block_size):
 def test_ascii_rules_match_regex():
     """The scanner's built-in ASCII classes are what `regex` says (checked at start-up too)."""
     from storytok.kernels.scanner import ascii_classes
-    from storytok.unicode_classes import LETTER, NUMBER, OTHER, SPACE
+    from storytok.pretokenize.unicode_classes import LETTER, NUMBER, OTHER, SPACE
     want = [LETTER if regex.match(r"\p{L}", chr(c)) else NUMBER if regex.match(r"\p{N}", chr(c))
             else SPACE if regex.match(r"\s", chr(c)) else OTHER for c in range(128)]
     assert ascii_classes().tolist() == want

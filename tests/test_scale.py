@@ -17,7 +17,7 @@ import pytest
 
 from pipeline_helpers import EOT, ROOT, SHARED, STAGES
 from storytok import Tokenizer
-from storytok.flatten import decodes_to_file
+from storytok.store.flatten import decodes_to_file
 
 RSS_LIMIT = 1 << 30
 MB = int(os.environ.get("STORYTOK_SCALE_MB", "2000"))

@@ -9,8 +9,8 @@ import pytest
 
 from pipeline_helpers import EOT, is_blank, recount, sample, stories_of
 from storytok import Tokenizer, train_bpe
-from storytok.flatten import build_arrays_and_stats, offsets_path, tokens_path
-from storytok.parquet_store import encode_split
+from storytok.store.flatten import build_arrays_and_stats, offsets_path, tokens_path
+from storytok.store.parquet_store import encode_split
 
 
 @pytest.fixture(scope="module")

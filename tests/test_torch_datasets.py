@@ -1,4 +1,4 @@
-"""storytok.torch_datasets: LongTensor items, DataLoader with workers, padding convention.
+"""storytok.datasets.torch: LongTensor items, DataLoader with workers, padding convention.
 
 Skipped when PyTorch is not installed (`pip install torch==2.13.0` gives the CPU build).
 """
@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch", reason="PyTorch not importable: pip install
 from torch.utils.data import DataLoader  # noqa: E402
 
 from storytok import datasets as np_datasets  # noqa: E402
-from storytok.torch_datasets import PackedDataset, StoryDataset, collate_stories, random_batch  # noqa: E402
+from storytok.datasets.torch import PackedDataset, StoryDataset, collate_stories, random_batch  # noqa: E402
 
 EOT = 500
 

@@ -194,7 +194,7 @@ def _breakdown(acc: dict, total: float, rest_label: str | None) -> dict:
 
 def w_st_train(p: dict) -> dict:
     from storytok import Tokenizer, train_bpe
-    import storytok.train as train_mod
+    import storytok.bpe.train as train_mod
     specials = [EOT]
     train_bpe(p["warm_path"], 300, specials, workers=p["workers"])          # loads the cached kernels
     stages: dict = {}
@@ -202,7 +202,7 @@ def w_st_train(p: dict) -> dict:
     _instrument(train_mod, "_run_merges", stages, "merge loop")
     kernels: dict = {}
     import importlib
-    _instrument_kernels([importlib.import_module(m) for m in ("storytok.train", "storytok.chunks")
+    _instrument_kernels([importlib.import_module(m) for m in ("storytok.bpe.train", "storytok.sources.chunks")
                          if importlib.util.find_spec(m)], kernels)
     with _Clock() as c:
         vocab, merges = train_bpe(p["path"], p["vocab_size"], specials, workers=p["workers"])
@@ -224,14 +224,14 @@ def w_st_encode(p: dict) -> dict:
     tok.encode_to_numpy(Path(p["warm_path"]).read_text(encoding="utf-8")[:50000])  # loads the cached kernels
     acc: dict = {}
     mods = []
-    for name in ("storytok.tokenizer", "storytok.chunks", "storytok.specials", "storytok.train", "storytok.pretokenizer"):
+    for name in ("storytok.bpe.tokenizer", "storytok.sources.chunks", "storytok.pretokenize.specials", "storytok.bpe.train", "storytok.pretokenize.pretokenizer"):
         try:
             mods.append(importlib.import_module(name))
         except ImportError:
             pass
     _instrument_kernels(mods, acc)
     try:
-        from storytok.specials import SpecialMatcher
+        from storytok.pretokenize.specials import SpecialMatcher
         for meth in ("matches", "segments"):
             if not hasattr(getattr(SpecialMatcher, meth, None), "py_func"):
                 _instrument(SpecialMatcher, meth, acc, f"Python SpecialMatcher.{meth}")
@@ -308,7 +308,7 @@ def _hf_trainer_setup(vocab_size: int):
 
 
 def _hf_learned(tk) -> list[bytes]:
-    from storytok.bytes_unicode import unicode_to_bytes
+    from storytok.bpe.bytes_unicode import unicode_to_bytes
     u2b = unicode_to_bytes()
     merges = json.loads(tk.to_str())["model"]["merges"]
     out = []
@@ -346,7 +346,7 @@ def w_st_cold(p: dict) -> dict:
     """Fresh process: import, then the first train and the first encode on a tiny file."""
     t0 = time.perf_counter()
     from storytok import Tokenizer, train_bpe
-    import storytok.tokenizer, storytok.train  # noqa: F401  (the lazy imports, made now)
+    import storytok.bpe.tokenizer, storytok.bpe.train  # noqa: F401  (the lazy imports, made now)
     t1 = time.perf_counter()
     vocab, merges = train_bpe(p["path"], p["vocab_size"], [EOT])
     t2 = time.perf_counter()
@@ -570,7 +570,7 @@ def summarize(job: Job) -> dict:
 
 def write_tiktoken_ranks(tokenizer_dir: Path, out: Path) -> dict:
     """storytok's vocab as tiktoken mergeable ranks (rank == id: our ids are in merge order)."""
-    from storytok import gpt2_files
+    from storytok.bpe import gpt2_files
     vocab = gpt2_files.read_vocab_json(tokenizer_dir / "vocab.json")
     specials = gpt2_files.read_special_tokens(tokenizer_dir / "tokenizer.json")
     special_bytes = {s.encode() for s in specials}
@@ -598,7 +598,7 @@ def make_tiny(src: Path, out: Path, nbytes: int = TINY_BYTES) -> Path:
 
 
 def build_jobs(cfg: BenchConfig, n_all: int) -> list[Job]:
-    from storytok.pretokenizer import GPT2_PATTERN  # the parent may import storytok; workers of peers do not
+    from storytok.pretokenize.pretokenizer import GPT2_PATTERN  # the parent may import storytok; workers of peers do not
     w = cfg.work_dir
     size = cfg.input.stat().st_size
     inp = str(cfg.input)

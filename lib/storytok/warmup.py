@@ -21,7 +21,7 @@ def warm_up() -> float:
     """Run every kernel on a tiny input; returns the seconds it took."""
     t0 = time.perf_counter()
     from storytok import Tokenizer, train_bpe
-    from storytok.pretokenizer import scan_pretokens
+    from storytok.pretokenize.pretokenizer import scan_pretokens
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "warmup.txt"

@@ -28,7 +28,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from storytok.kernels.spankey import low_bytes_mask
 from storytok.kernels.utf8 import class_at
-from storytok.unicode_classes import LETTER, NUMBER, OTHER, SPACE
+from storytok.pretokenize.unicode_classes import LETTER, NUMBER, OTHER, SPACE
 
 _ONES = np.uint64(0x0101010101010101)
 _FLAGS = np.uint64(0x8080808080808080)   # the flag bit of every byte

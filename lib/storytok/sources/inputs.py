@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storytok.chunks import check_text_file
+from storytok.sources.chunks import check_text_file
 from storytok.errors import StorytokError
 
 EOT = "<|endoftext|>"

@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from storytok.corpus_stats import StatsAccumulator, definitions, tokenizer_summary
+from storytok.store.corpus_stats import StatsAccumulator, definitions, tokenizer_summary
 from storytok.errors import StorytokError
 from storytok.fsutil import read_json, remove_quietly, tmp_path, write_json_atomic
-from storytok.inputs import EOT
+from storytok.sources.inputs import EOT
 from storytok.kernels.stories import flatten_rows
 from storytok.parallel import ordered_map, resolve_workers
-from storytok.parquet_store import UNK_COLUMN, finished_manifest, manifest_digest, unk_id_of
+from storytok.store.parquet_store import UNK_COLUMN, finished_manifest, manifest_digest, unk_id_of
 from storytok.progress import ProgressBar
 
 

@@ -11,15 +11,15 @@ import warnings
 
 import numpy as np
 
-from storytok.chunks import DEFAULT_CHUNK_BYTES, check_text_file, check_utf8, iter_chunks
+from storytok.sources.chunks import DEFAULT_CHUNK_BYTES, check_text_file, check_utf8, iter_chunks
 from storytok.errors import StorytokError, StorytokWarning
 from storytok.kernels.bpe_train import train_merges
 from storytok.kernels.count import count_pretokens
 from storytok.kernels.spantable import LEN, OFF, V0, table_add_counts, table_new
 from storytok.parallel import PerThread, ordered_map, resolve_workers
 from storytok.progress import ProgressBar
-from storytok.pretokenizer import scanner_classes
-from storytok.specials import SpecialMatcher
+from storytok.pretokenize.pretokenizer import scanner_classes
+from storytok.pretokenize.specials import SpecialMatcher
 
 
 def count_file_pretokens(path, matcher: SpecialMatcher, workers: int | None = None, progress: bool = False,

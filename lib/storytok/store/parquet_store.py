@@ -14,7 +14,7 @@ Schema of every part (zstd, row groups of ROW_GROUP_ROWS stories):
     tokens   list<uint16>  not null   the story's token ids, without the <|endoftext|> separator
     n_bytes  int32         not null   the story's length in UTF-8 bytes (separator excluded)
 
-With a gpt2-top10k tokenizer (storytok.gpt2_top10k: GPT-2's BPE restricted to its most
+With a gpt2-top10k tokenizer (storytok.bpe.gpt2_top10k: GPT-2's BPE restricted to its most
 common tokens) one more column keeps what `<|unk|>` replaced, so nothing is lost:
 
     unk_gpt2_ids  list<uint16>  not null   the GPT-2 id of each <|unk|> in `tokens`, in order
@@ -53,7 +53,7 @@ import pyarrow.parquet as pq
 
 from storytok.errors import StorytokError
 from storytok.fsutil import TMP_SUFFIX, read_json, remove_quietly, tmp_path, write_json_atomic
-from storytok.inputs import EOT
+from storytok.sources.inputs import EOT
 from storytok.kernels.stories import last_index, split_rows
 from storytok.parallel import resolve_workers
 from storytok.progress import ProgressBar

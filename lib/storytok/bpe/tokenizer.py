@@ -14,15 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from storytok import gpt2_files
-from storytok.chunks import DEFAULT_CHUNK_BYTES, check_text_file, check_utf8, iter_chunks, safe_cut_bytes
+from storytok.bpe import gpt2_files
+from storytok.sources.chunks import DEFAULT_CHUNK_BYTES, check_text_file, check_utf8, iter_chunks, safe_cut_bytes
 from storytok.errors import StorytokError
 from storytok.kernels.bpe_encode import build_merge_table, encode_segments, new_front_cache
 from storytok.kernels.spantable import table_new
 from storytok.parallel import PerThread, ordered_map, resolve_workers
-from storytok.pretokenizer import scanner_classes, text_buffer
+from storytok.pretokenize.pretokenizer import scanner_classes, text_buffer
 from storytok.progress import ProgressBar
-from storytok.specials import SpecialMatcher
+from storytok.pretokenize.specials import SpecialMatcher
 
 DECODE_BLOCK = 1 << 20
 STREAM_BATCH = 1 << 16
@@ -113,12 +113,12 @@ class Tokenizer:
     def from_dir(cls, directory) -> "Tokenizer":
         """What save(directory) wrote: vocab.json, merges.txt and the specials in tokenizer.json.
         A folder with a tokenizer_kind.json loads as the kind it names (gpt2-top10k: a
-        storytok.gpt2_top10k.CompactTokenizer)."""
+        storytok.bpe.gpt2_top10k.CompactTokenizer)."""
         directory = Path(directory)
         if not directory.is_dir():
             raise StorytokError(f"{directory}: no tokenizer directory (run `make tokenizer` first)")
         if (directory / "tokenizer_kind.json").exists():
-            from storytok.gpt2_top10k import load_tokenizer_dir
+            from storytok.bpe.gpt2_top10k import load_tokenizer_dir
             return load_tokenizer_dir(directory)
         specials = gpt2_files.read_special_tokens(directory / "tokenizer.json")
         return cls.from_files(directory / "vocab.json", directory / "merges.txt", specials)

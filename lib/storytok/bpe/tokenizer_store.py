@@ -11,7 +11,7 @@ and new files that would load as a different tokenizer.
 
 Two kinds (`make tokenizer KIND=...`): `bpe` trains storytok's own BPE (train_into_dir);
 `gpt2-top10k` counts GPT-2 tokens on the train text and keeps the most frequent, the
-TinyStories paper's tokenizer (build_gpt2_top10k_into_dir, storytok.gpt2_top10k). The
+TinyStories paper's tokenizer (build_gpt2_top10k_into_dir, storytok.bpe.gpt2_top10k). The
 record names the kind, so switching kinds always rebuilds.
 """
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pathlib import Path
 
 from storytok.errors import StorytokError
 from storytok.fsutil import read_json, remove_quietly, replace_dir, tmp_path, write_json_atomic
-from storytok.inputs import EOT, check_text_input, check_vocab_size
-from storytok.parquet_store import input_identity
+from storytok.sources.inputs import EOT, check_text_input, check_vocab_size
+from storytok.store.parquet_store import input_identity
 
 TRAINING_RECORD = "training.json"
 
@@ -63,7 +63,7 @@ def train_into_dir(train_path: Path, vocab_size: int, directory: Path, *, worker
                    force: bool = False, progress: bool = True) -> TrainReport:
     """Train a byte-level BPE with `<|endoftext|>` on `train_path` and save it to `directory`."""
     from storytok import Tokenizer, train_bpe
-    from storytok.inputs import load_tokenizer
+    from storytok.sources.inputs import load_tokenizer
 
     check_vocab_size(vocab_size)
     train_path = check_text_input(Path(train_path), "TRAIN")
@@ -94,9 +94,9 @@ def build_gpt2_top10k_into_dir(train_path: Path, gpt2_dir: Path, vocab_size: int
                                force: bool = False, progress: bool = True) -> TrainReport:
     """The TinyStories paper's tokenizer: GPT-2's BPE restricted to the `vocab_size` - 2 GPT-2
     tokens most frequent in `train_path` (or its first `sample_stories` stories), plus
-    `<|endoftext|>` and `<|unk|>`; saved to `directory` (format: storytok.gpt2_top10k)."""
-    from storytok import gpt2_top10k as g
-    from storytok.inputs import load_tokenizer
+    `<|endoftext|>` and `<|unk|>`; saved to `directory` (format: storytok.bpe.gpt2_top10k)."""
+    from storytok.bpe import gpt2_top10k as g
+    from storytok.sources.inputs import load_tokenizer
 
     g.check_compact_vocab_size(vocab_size)
     if sample_stories is not None and sample_stories < 1:

@@ -43,7 +43,7 @@ Tokenizer folder (written by `save`, loaded by `Tokenizer.from_dir` and
                             counted    what was counted (input, stories, bytes, GPT-2 tokens,
                                        distinct GPT-2 tokens, share of tokens and bytes kept)
     training.json         what it was built from, so `make tokenizer` can skip a rebuild
-                          (written by storytok.tokenizer_store)
+                          (written by storytok.bpe.tokenizer_store)
 
 There is deliberately no tokenizer.json: vocab.json + merges.txt loaded by another tool are
 the full GPT-2 tokenizer, not this one. Outside storytok, compact id i is GPT-2 id
@@ -60,10 +60,10 @@ from pathlib import Path
 
 import numpy as np
 
-from storytok.bytes_unicode import token_to_str
+from storytok.bpe.bytes_unicode import token_to_str
 from storytok.errors import StorytokError
-from storytok.inputs import EOT
-from storytok.tokenizer import EncodedChunk, Tokenizer
+from storytok.sources.inputs import EOT
+from storytok.bpe.tokenizer import EncodedChunk, Tokenizer
 
 KIND = "gpt2-top10k"
 KINDS = ("bpe", KIND)
@@ -467,7 +467,7 @@ def load_tokenizer_dir(directory):
     directory = Path(directory)
     if read_kind(directory) == KIND:
         return CompactTokenizer.from_dir(directory)
-    from storytok import gpt2_files
+    from storytok.bpe import gpt2_files
     specials = gpt2_files.read_special_tokens(directory / "tokenizer.json")
     return Tokenizer.from_files(directory / "vocab.json", directory / "merges.txt", specials)
 

@@ -11,7 +11,7 @@ import regex
 from functools import lru_cache
 
 from storytok.kernels.scanner import ascii_classes, scan_spans
-from storytok.unicode_classes import class_table
+from storytok.pretokenize.unicode_classes import class_table
 
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 _GPT2_RE = regex.compile(GPT2_PATTERN)

@@ -19,8 +19,8 @@ import numpy as np
 
 from storytok.errors import StorytokError
 from storytok.kernels.utf8 import first_invalid_utf8
-from storytok.pretokenizer import padded_buffer, text_buffer
-from storytok.specials import Matches, SpecialMatcher
+from storytok.pretokenize.pretokenizer import padded_buffer, text_buffer
+from storytok.pretokenize.specials import Matches, SpecialMatcher
 
 DEFAULT_CHUNK_BYTES = 16 << 20
 MIN_CHUNK_BYTES = 1 << 20

@@ -39,7 +39,7 @@ from rich.table import Table
 from rich.text import Text
 
 from storytok.errors import StorytokError
-from storytok.inputs import EOT
+from storytok.sources.inputs import EOT
 
 TOP_TOKENS = 20
 LONG_STORY_TOKENS = 512

@@ -17,7 +17,7 @@ memmap), never as the array, so a worker started with spawn/forkserver reopens t
 memmap instead of receiving the whole split through a pipe. Plain in-memory arrays
 are pickled by value: they were already in memory.
 
-NumPy only on purpose: `storytok.torch_datasets` wraps these for PyTorch.
+NumPy only on purpose: `storytok.datasets.torch` wraps these for PyTorch.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from storytok.bytes_unicode import str_to_token, token_to_str
+from storytok.bpe.bytes_unicode import str_to_token, token_to_str
 from storytok.errors import StorytokError
 
 

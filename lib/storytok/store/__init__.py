@@ -1,0 +1,1 @@
+"""What goes out: Parquet parts with their manifest, flat token arrays, statistics."""
