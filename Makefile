@@ -102,4 +102,5 @@ bench: $(STAMP) ## storytok vs tiktoken, HF tokenizers, rustbpe (INPUT=file, BEN
 	$(PY) stages/bench.py $(if $(INPUT),--input $(INPUT)) $(if $(BENCH_MB),--mb $(BENCH_MB)) --json $(OUT)/bench.json $(BENCH_ARGS)
 
 clean: ## remove outputs (keeps data/ and .venv)
-	rm -rf $(OUT)/* .pytest_cache
+	if [ -d "$(OUT)" ]; then find "$(OUT)" -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +; fi
+	rm -rf .pytest_cache
