@@ -33,6 +33,17 @@ PIECE_BYTES = 512 << 10           # ... and tiktoken encodes it in pieces of abo
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 
+def size_text(nbytes: int) -> str:
+    """4.0 GB, 400 MB, 1.5 MB, 256 KB: a file size as the report writes it."""
+    if nbytes >= 1e9:
+        return f"{nbytes / 1e9:.1f} GB"
+    if nbytes >= 1e7:
+        return f"{nbytes / MB:,.0f} MB"
+    if nbytes >= 1e5:
+        return f"{nbytes / MB:.1f} MB"
+    return f"{nbytes / 1e3:.0f} KB"
+
+
 class Clock:
     """Accumulates a timed region: wall (perf_counter) and CPU of all threads (process_time)."""
 

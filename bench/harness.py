@@ -84,9 +84,9 @@ def load1() -> float | None:
         return None
 
 
-def _argv(job: Job, cfg: BenchConfig, d: Path, stem: str, result_path: Path, params: dict) -> list[str]:
-    if job.peer == "cmd":
-        script, *args = [str(a).replace("{round}", stem.rsplit("-", 1)[-1]) for a in params["argv"]]
+def _argv(job: Job, cfg: BenchConfig, d: Path, stem: str, result_path: Path, params: dict, index: int) -> list[str]:
+    if job.peer == "cmd":   # {round} in a stage's arguments: each run writes into its own directory
+        script, *args = [str(a).replace("{round}", str(index)) for a in params["argv"]]
         return [cfg.python, "-m", "bench.worker", "run", str(result_path), script, *args]
     spec = d / f"{stem}.json"
     spec.write_text(json.dumps({"peer": job.peer, "fn": job.fn, "params": params}))
@@ -112,7 +112,7 @@ def run_job(job: Job, cfg: BenchConfig, index: int, params: dict | None = None) 
     params = dict(job.params if params is None else params)
     if job.check_first:
         params["check"] = index == 0
-    argv = _argv(job, cfg, d, stem, result_path, params)
+    argv = _argv(job, cfg, d, stem, result_path, params, index)
     load_before = load1()
     t0 = time.perf_counter()
     with open(log, "w") as f:
@@ -177,7 +177,7 @@ def summarize(job: Job) -> dict:
              mb_per_s=(nbytes / MB / sec) if nbytes and sec else None,
              seconds_all=[round(r["seconds"], 3) for r in ok])
     for k in ("ids_hash", "tokens", "docs_hash", "docs", "doc_tokens", "merges", "merges_hash", "chunks",
-              "distinct", "pretokens", "partial"):
+              "distinct", "pretokens", "partial", "loaded"):
         v = next((r[k] for r in ok if k in r), None)
         if v is not None:
             s[k] = v

@@ -207,7 +207,6 @@ def scale_jobs(cfg: BenchConfig, n_all: int) -> list[Job]:
         ]
     # tinystories: the issue-4 full-size runs (2 GB): train, encode_file, then the three stages.
     tok_scale = str(w / "tokenizer-scale")
-    gb = f"{bsize / 1e9:.1f} GB"
     jobs = [
         Job("scale/train", "scale", "storytok", f"storytok train_bpe, {cores}", "storytok", "train",
             {"path": big, "vocab_size": cfg.vocab_size, "workers": n_all, "warm_path": tiny, "save_dir": tok_scale},
@@ -223,14 +222,14 @@ def scale_jobs(cfg: BenchConfig, n_all: int) -> list[Job]:
         vsize = cfg.scale_valid.stat().st_size if cfg.scale_valid else 0
         both = "train + valid" if cfg.scale_valid else "train"
         jobs += [
-            Job("scale/make-tokenizer", "scale", "storytok", f"make tokenizer, {gb}", "cmd", "",
+            Job("scale/make-tokenizer", "scale", "storytok", "make tokenizer", "cmd", "",
                 {"argv": [sd / "tokenizer.py", "--train", big, "--vocab-size", cfg.vocab_size,
                           "--out", out / "tokenizer"], "cwd": cwd}, bsize, input="scale", repeat=False),
-            Job("scale/make-encode", "scale", "storytok", f"make encode, {gb} {both}", "cmd", "",
+            Job("scale/make-encode", "scale", "storytok", f"make encode, {both}", "cmd", "",
                 {"argv": [sd / "encode.py", "--tokenizer", out / "tokenizer", "--out-dir", out,
                           *[f"{n}={p}" for n, p in splits]], "cwd": cwd}, bsize + vsize, input="scale+valid",
                 repeat=False),
-            Job("scale/make-stats", "scale", "storytok", f"make stats, {gb} {both}", "cmd", "",
+            Job("scale/make-stats", "scale", "storytok", f"make stats, {both}", "cmd", "",
                 {"argv": [sd / "stats.py", "--tokenizer", out / "tokenizer", "--out-dir", out,
                           *[n for n, _ in splits]], "cwd": cwd}, bsize + vsize, input="scale+valid",
                 repeat=False),

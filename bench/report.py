@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.common import MB
+from bench.common import MB, size_text
 
 COLUMNS = (("job", "left"), ("what", "left"), ("input", "right"), ("runs", "right"), ("seconds", "right"),
            ("MB/s", "right"), ("CPU s", "right"), ("cores used", "right"), ("peak RSS", "right"), ("load", "right"),
@@ -32,21 +32,11 @@ def count_text(n: int | None) -> str:
     return str(n)
 
 
-def bytes_text(n: int) -> str:
-    if n >= 1e9:
-        return f"{n / 1e9:.1f} GB"
-    if n >= 1e7:
-        return f"{n / MB:,.0f} MB"
-    if n >= 1e5:
-        return f"{n / MB:.1f} MB"
-    return f"{n / 1e3:.0f} KB"
-
-
 def input_text(info: dict | None) -> str:
     """'400 MB, 884K distinct': the size of what a row read and its distinct pre-tokens."""
     if not info or not info.get("bytes"):
         return "-"
-    out = bytes_text(info["bytes"])
+    out = size_text(info["bytes"])
     if info.get("distinct") is not None:
         out += f", {count_text(info['distinct'])} distinct"
     return out
@@ -66,7 +56,7 @@ def cores_used(s: dict) -> str:
 
 def row_cells(s: dict, inputs: dict) -> list[str]:
     if s.get("input") == "slice":        # a slow peer that read only the start of the input
-        inp = f"first {bytes_text(s['bytes'])}" if s.get("bytes") else "a slice"
+        inp = f"first {size_text(s['bytes'])}" if s.get("bytes") else "a slice"
     else:
         inp = input_text(inputs.get(s.get("input", "main")))
     if s.get("seconds") is None:
@@ -152,14 +142,15 @@ def render(result: dict, console) -> None:
         console.print(f"  [{colour[ok]}]{CHECK_TAG[ok]:<4}[/{colour[ok]}] ", end="")
         console.print(text, soft_wrap=True, markup=False, highlight=False)
     if result.get("estimates"):
-        console.print("[bold]full size[/bold] (2,000 MB make_corpus.py train file, 20 MB valid)")
+        console.print("[bold]full size[/bold] (2,000 MB make_corpus.py train file, 20 MB valid)", soft_wrap=True)
         for name, e in result["estimates"].items():
             console.print(f"  {name}: {e['seconds']:.1f} s ({e['how']})", soft_wrap=True, markup=False)
     for issue, heading in ISSUES.items():
         ts = [t for t in result["targets"] if t["issue"] == issue]
         if not ts:
             continue
-        console.print(f"[bold]targets, {heading}[/bold] ({result['corpus']['name']}; ratios from this run)")
+        console.print(f"[bold]targets, {heading}[/bold] ({result['corpus']['name']}; ratios from this run)",
+                      soft_wrap=True)
         for t in ts:
             console.print(f"  [{colour[t['ok']]}]{TAG[t['ok']]}[/{colour[t['ok']]}] ", end="")
             console.print(f"{t['name']}: {t['detail']}", soft_wrap=True, markup=False, highlight=False)

@@ -44,8 +44,15 @@ def worker_main(spec_path: str, result_path: str) -> int:
         _write(result_path, {"error": reason(e), "vm_hwm_bytes": peak_rss_self()})
         return FAILED
     result["vm_hwm_bytes"] = peak_rss_self()
+    result["loaded"] = loaded()
     _write(result_path, result)
     return 0
+
+
+def loaded() -> list[str]:
+    """Which of storytok and its runtime this process imported: a peer's must be none (its RSS and
+    its time would carry storytok's), which the checks verify."""
+    return sorted({m.split(".")[0] for m in sys.modules} & {"storytok", "numba", "llvmlite"})
 
 
 def run_script_main(result_path: str, script: str, args: list[str]) -> int:

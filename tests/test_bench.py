@@ -159,7 +159,7 @@ def _peer(name):
     return importlib.import_module(f"bench.peers.{name}")
 
 
-def test_every_peer_adapter_gives_storytoks_ids(small_corpus):
+def test_every_peer_adapter_gives_storytoks_ids(small_corpus, monkeypatch):
     p = small_corpus
     st_ = _peer("storytok")
     ref = st_.encode_file({**p, "workers": 1, "check": True})
@@ -175,6 +175,11 @@ def test_every_peer_adapter_gives_storytoks_ids(small_corpus):
         "gigatoken batch": _peer("gigatoken").encode_batch(p),
         "encode_to_numpy": st_.encode_to_numpy(p),
     }
+    from storytok import Tokenizer
+    if not hasattr(Tokenizer, "encode_batch"):   # issue 10's API, until it lands: a stand-in with its contract
+        monkeypatch.setattr(Tokenizer, "encode_batch", lambda self, texts, *, workers=None:
+                            [self.encode_to_numpy(t) for t in texts], raising=False)
+    got["encode_batch"] = st_.encode_batch({**p, "workers": 2})
     for name, r in got.items():
         assert (r["docs_hash"], r["docs"], r["doc_tokens"]) == (ref["docs_hash"], ref["docs"], ref["doc_tokens"]), name
         if "ids_hash" in r:
@@ -182,6 +187,17 @@ def test_every_peer_adapter_gives_storytoks_ids(small_corpus):
     # HF on a slice: a prefix of the file, reported as such (its ids are not compared)
     part = _peer("hf").encode({**p, "max_bytes": 50_000})
     assert part["partial"] and 50_000 <= part["bytes_read"] < 200_000
+
+
+def test_the_ids_make_encode_wrote_are_read_back_as_documents(small_corpus, tmp_path):
+    p = small_corpus
+    run = subprocess.run([sys.executable, str(ROOT / "stages" / "encode.py"), "--tokenizer", p["tokenizer_dir"],
+                          "--out-dir", str(tmp_path), f"train={p['path']}"], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-2000:]
+    got = _peer("storytok").stage_output_ids({"parquet_dir": str(tmp_path / "parquet" / "train"),
+                                              "tokenizer_dir": p["tokenizer_dir"]})
+    ref = _peer("storytok").encode_file({**p, "workers": 1, "check": True})
+    assert (got["docs_hash"], got["docs"], got["doc_tokens"]) == (ref["docs_hash"], ref["docs"], ref["doc_tokens"])
 
 
 # ---- runs -------------------------------------------------------------------------------------
@@ -458,6 +474,8 @@ def test_bench_end_to_end_on_a_tiny_file(tmp_path):
     # ids checked across tools, all identical
     ids = [c for c in r["checks"] if c["name"].startswith("ids:") and c["ok"] is not None]
     assert len(ids) >= 8 and all(c["ok"] for c in ids), ids
+    iso = [c for c in r["checks"] if c["about"] == "isolation"]
+    assert iso and iso[0]["ok"] is True, iso       # no peer worker imported storytok or Numba
     # an API that is missing (or present) gives an error row or a number: never a crash
     b = jobs["batch/storytok-encode_batch"]
     assert (b["error"] is None) == (b.get("seconds") is not None)
