@@ -73,7 +73,7 @@ def parse(argv=None) -> argparse.Namespace:
                          "(default: all but stages for webtext, all for tinystories; scale needs --scale or --only scale)")
     ap.add_argument("--hf-encode-mb", type=float, default=None,
                     help="HF encode_batch reads only the first N MB (default: all for tinystories, 40 for webtext, "
-                         "where it runs at about 1 MB/s; 0 = all)")
+                         "where it runs at about 1 MB/s, 4 with --quick; 0 = all)")
     ap.add_argument("--no-compile", action="store_true", help="skip the kernel compile with an empty Numba cache")
     ap.add_argument("--workers", type=int, default=None, help="'all cores' for storytok and the peers (default: all)")
     ap.add_argument("--chunk-bytes", type=int, default=None, help="encode_file chunk size (default: storytok's)")
@@ -175,6 +175,8 @@ def main(argv=None) -> None:
             valid_mb = max(round(scale_input.stat().st_size / 1e6 / 100), 1)   # 1%, as tests/test_scale.py
             scale_valid = generated(data, corpus, valid_mb, "-valid", seed=1)
     hf_mb = args.hf_encode_mb if args.hf_encode_mb is not None else corpus.hf_encode_mb
+    if args.quick and args.hf_encode_mb is None and hf_mb:
+        hf_mb = min(hf_mb, 4)
     hf_bytes = int(hf_mb * 1e6) if hf_mb else None
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
     tokdir = args.tokenizer or corpora.derived_path(inp, data, f"-tok{vocab}")
