@@ -247,7 +247,8 @@ def run(cfg: BenchConfig, n_all: int) -> dict:
             console.print(f"  [red]{job.group:<10} {job.label}: error[/red] ", end="")
             console.print(info["error"][:300], soft_wrap=True, markup=False, highlight=False)
             return
-        rate = f", {job.nbytes / 1e6 / info['seconds']:,.1f} MB/s" if job.nbytes and info["seconds"] else ""
+        nbytes = info.get("bytes_read") or job.nbytes
+        rate = f", {nbytes / 1e6 / info['seconds']:,.1f} MB/s" if nbytes and info["seconds"] else ""
         console.print(f"  {job.group:<10} {job.label:<62} {info['seconds']:8.2f} s{rate}, "
                       f"peak RSS {info['peak_rss_bytes'] / 1e6:,.0f} MB, load {info['load1_before']}",
                       soft_wrap=True, markup=False)
