@@ -110,6 +110,12 @@ def stories(block: str, keep_special: bool) -> list[str]:
     return [p for p in parts if p]
 
 
+def read_text(path) -> str:
+    """The file's text exactly: bytes decoded as UTF-8. Not Path.read_text, which opens in text
+    mode and turns "\r\n" and "\r" into "\n" (web text has them: the ids would differ)."""
+    return Path(path).read_bytes().decode("utf-8")
+
+
 def read_stories(path) -> list[str]:
     """All documents of a file, without separators and without empty ones."""
     return [s for b in blocks(path) for s in stories(b, keep_special=False)]

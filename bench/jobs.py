@@ -25,8 +25,11 @@ from bench.harness import BenchConfig, Job
 from bench.corpora import CORPORA
 
 GROUPS = ("train", "encode", "batch", "inputs", "cold", "stages", "scale")
+# Issue 10's batch and inputs jobs are specified on TinyStories; on the 400 MB web file the
+# list-of-str calls alone hold 3.5-5 GB (tiktoken's lists of Python ints, the whole text as one
+# str), too much beside other work on a shared machine: there they run only when asked for.
 DEFAULT_GROUPS = {"tinystories": ("train", "encode", "batch", "inputs", "cold", "stages"),
-                  "webtext": ("train", "encode", "batch", "inputs", "cold")}
+                  "webtext": ("train", "encode", "cold")}
 COLD_VOCAB = 1000
 RUST_PEERS = ("HF tokenizers", "rustbpe", "gigatoken")     # thread pools sized by RAYON_NUM_THREADS
 

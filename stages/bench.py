@@ -70,7 +70,7 @@ def parse(argv=None) -> argparse.Namespace:
                          "kept in data/bench/)")
     ap.add_argument("--only", default=None,
                     help=f"comma-separated job groups: {', '.join(jobs_mod.GROUPS)} "
-                         "(default: all but stages for webtext, all for tinystories; scale needs --scale or --only scale)")
+                         "(default: all for tinystories; train, encode, cold for webtext; scale needs --scale or --only scale)")
     ap.add_argument("--hf-encode-mb", type=float, default=None,
                     help="HF encode_batch reads only the first N MB (default: all for tinystories, 40 for webtext, "
                          "where it runs at about 1 MB/s, 4 with --quick; 0 = all)")

@@ -146,6 +146,8 @@ def small_corpus(tmp_path_factory):
     from storytok import Tokenizer, train_bpe
     d = tmp_path_factory.mktemp("bench-peers")
     path = _tiny_input(d, 200_000)
+    with open(path, "ab") as f:   # web text has CR LF and lone CR: no reader may turn them into LF
+        f.write("A man page\r\nwith CR LF,\r\n\r\nlone CR\rand café, 東京 😀.\n<|endoftext|>".encode())
     vocab, merges = train_bpe(path, 600, [EOT])
     Tokenizer(vocab, merges, [EOT]).save(d / "tok")
     corpora.make_tiny(path, d / "warm.txt", 20_000)

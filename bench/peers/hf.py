@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from bench.common import EOT, Clock, IdHasher, blocks, bytes_to_unicode, learned_tokens, special_id, stories
+from bench.common import EOT, Clock, IdHasher, blocks, bytes_to_unicode, learned_tokens, read_text, special_id, stories
 
 
 def _trainer(vocab_size: int):
@@ -66,10 +66,10 @@ def cold(p: dict) -> dict:
     import tokenizers
     t1 = time.perf_counter()
     tk, trainer = _trainer(p["vocab_size"])
-    tk.train_from_iterator(stories(Path(p["path"]).read_text(encoding="utf-8"), False), trainer=trainer)
+    tk.train_from_iterator(stories(read_text(p["path"]), False), trainer=trainer)
     t2 = time.perf_counter()
     tk = tokenizers.Tokenizer.from_file(str(Path(p["tokenizer_dir"]) / "tokenizer.json"))
-    tk.encode_batch(stories(Path(p["path"]).read_text(encoding="utf-8"), True))
+    tk.encode_batch(stories(read_text(p["path"]), True))
     t3 = time.perf_counter()
     return {"seconds": t3 - t0, "cpu_seconds": time.process_time(),
             "breakdown": {"import": round(t1 - t0, 3), "first train": round(t2 - t1, 3),

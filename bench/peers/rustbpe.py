@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-from bench.common import GPT2_PATTERN, Clock, blocks, learned_tokens, stories
+from bench.common import GPT2_PATTERN, Clock, blocks, learned_tokens, read_text, stories
 
 
 def train(p: dict) -> dict:
@@ -26,7 +25,7 @@ def cold(p: dict) -> dict:
     import rustbpe
     t1 = time.perf_counter()
     tk = rustbpe.Tokenizer()
-    tk.train_from_iterator(iter(stories(Path(p["path"]).read_text(encoding="utf-8"), False)),
+    tk.train_from_iterator(iter(stories(read_text(p["path"]), False)),
                            p["vocab_size"] - 1, pattern=GPT2_PATTERN)
     t2 = time.perf_counter()
     return {"seconds": t2 - t0, "cpu_seconds": time.process_time(),

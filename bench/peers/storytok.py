@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import EOT, Clock, IdHasher, learned_tokens, read_stories, special_id
+from bench.common import EOT, Clock, IdHasher, learned_tokens, read_stories, read_text, special_id
 
 COUNT_KEY = "counting (read, scan, count, merge tables)"   # train_bpe's first stage
 
@@ -91,7 +91,7 @@ def _fresh_tokenizer(p: dict, warm_up=None):
     also runs warm_up(tokenizer, tiny text): the call about to be timed, on the tiny file)."""
     from storytok import Tokenizer
     warm = Tokenizer.from_dir(p["tokenizer_dir"])
-    text = Path(p["warm_path"]).read_text(encoding="utf-8")
+    text = read_text(p["warm_path"])
     warm.encode_to_numpy(text[:50000])
     list(warm.encode_file(p["warm_path"], workers=1))
     if warm_up is not None:
@@ -184,7 +184,7 @@ def encode_batch(p: dict) -> dict:
 
 def encode_to_numpy(p: dict) -> dict:
     """Tokenizer.encode_to_numpy(whole text as one str): issue 10 has it use all cores."""
-    text = Path(p["path"]).read_text(encoding="utf-8")
+    text = read_text(p["path"])
     tok, load_s = _fresh_tokenizer(p, lambda t, tiny: t.encode_to_numpy(tiny))
     with Clock() as c:
         ids = tok.encode_to_numpy(text)
@@ -203,7 +203,7 @@ def cold(p: dict) -> dict:
     vocab, merges = train_bpe(p["path"], p["vocab_size"], [EOT])
     t2 = time.perf_counter()
     tok = Tokenizer(vocab, merges, [EOT])
-    tok.encode_to_numpy(Path(p["path"]).read_text(encoding="utf-8"))
+    tok.encode_to_numpy(read_text(p["path"]))
     t3 = time.perf_counter()
     return {"seconds": t3 - t0, "cpu_seconds": time.process_time(),
             "breakdown": {"import": round(t1 - t0, 3), "first train": round(t2 - t1, 3),

@@ -8,10 +8,9 @@ turning id lists into arrays to hash them, are left out: that favours tiktoken).
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from bench.common import (EOT, GPT2_PATTERN, PIECE_BYTES, Clock, IdHasher, blocks, pieces, read_stories,
-                          read_vocab, special_id)
+                          read_text, read_vocab, special_id)
 
 
 def _encoding(tokenizer_dir):
@@ -65,7 +64,7 @@ def cold(p: dict) -> dict:
     import tiktoken  # noqa: F401
     t1 = time.perf_counter()
     enc, _ = _encoding(p["tokenizer_dir"])
-    enc.encode(Path(p["path"]).read_text(encoding="utf-8"), allowed_special="all")
+    enc.encode(read_text(p["path"]), allowed_special="all")
     t2 = time.perf_counter()
     return {"seconds": t2 - t0, "cpu_seconds": time.process_time(),
             "breakdown": {"import": round(t1 - t0, 3), "first encode (incl. Encoding())": round(t2 - t1, 3)}}
