@@ -3,7 +3,8 @@
 Not part of the library: the harness lives beside it, and only the storytok adapter
 (`bench.peers.storytok`) imports storytok. The parts:
 
-    harness.py       jobs, runs in fresh subprocesses, rounds, medians, load, results
+    session.py       one run: its inputs' facts, what jobs need made first, runs, verdicts
+    harness.py       jobs, runs in fresh subprocesses, rounds, medians, load, machine facts
     jobs.py          which jobs a run has (per corpus, per group)
     corpora.py       the generated corpora, their distinct pre-token counts, JSONL/Parquet copies
     verdicts.py      id checks, issue targets, full-size estimates

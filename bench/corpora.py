@@ -109,14 +109,15 @@ def save_pretokens(path: Path, data_dir: Path, result: dict) -> dict:
     return data
 
 
-def document_files(txt: Path, data_dir: Path) -> dict[str, Path]:
+def document_files(txt: Path, data_dir: Path, on_make=lambda path: None) -> dict[str, Path]:
     """The .jsonl.zst and .parquet versions of a .txt corpus (one document per story, field or
-    column `text`; empty stories dropped), made once with pyarrow, streaming (bounded memory)."""
+    column `text`; empty stories dropped), made once with pyarrow, streaming (bounded memory);
+    on_make(path) is called before one is (re)made."""
     out = {"jsonl.zst": derived_path(txt, data_dir, ".jsonl.zst"), "parquet": derived_path(txt, data_dir, ".parquet")}
-    if not _fresh(out["jsonl.zst"], txt):
-        write_jsonl_zst(txt, out["jsonl.zst"])
-    if not _fresh(out["parquet"], txt):
-        write_parquet(txt, out["parquet"])
+    for kind, write in (("jsonl.zst", write_jsonl_zst), ("parquet", write_parquet)):
+        if not _fresh(out[kind], txt):
+            on_make(out[kind])
+            write(txt, out[kind])
     return out
 
 

@@ -22,13 +22,12 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))          # the bench/ package (before stages/, where this file is bench.py)
 
-from bench import corpora, harness, jobs as jobs_mod, report, verdicts  # noqa: E402
+from bench import corpora, harness, jobs as jobs_mod, report, session  # noqa: E402
 from bench.corpora import CORPORA  # noqa: E402
 from bench.harness import BenchConfig, Job  # noqa: E402
 from storytok.cli import console, run_stage  # noqa: E402
@@ -128,35 +127,24 @@ def groups_of(args, corpus: str) -> tuple:
     return tuple(groups)
 
 
-def pretoken_info(cfg: BenchConfig, path: Path, key: str, n_all: int) -> dict:
-    """{"path", "bytes", "distinct", "pretokens"} of a corpus; counted once (a storytok worker) and cached."""
-    info = {"path": str(path), "bytes": path.stat().st_size}
-    cached = corpora.cached_pretokens(path, cfg.data_dir)
-    if cached is None:
-        console.print(f"  setup: counting the distinct pre-tokens of {path.name} (once; cached)", soft_wrap=True,
-                      markup=False)
-        run = harness.run_job(Job(f"setup/count-{key}", "setup", "storytok", "count", "storytok", "count",
-                                  {"path": str(path), "workers": n_all}), cfg, 0)
-        if "error" in run:
-            console.print(f"  [yellow]could not count the pre-tokens of {path.name}:[/yellow] {run['error']}",
-                          soft_wrap=True)
-            return {**info, "distinct": None}
-        cached = corpora.save_pretokens(path, cfg.data_dir, run)
-    return {**info, "distinct": cached["distinct"], "pretokens": cached["pretokens"]}
-
-
-def main(argv=None) -> None:
-    args = parse(argv)
-    if args.report is not None:
-        try:
-            result = json.loads(args.report.read_text())
-        except (OSError, ValueError) as e:
-            raise StorytokError(f"{args.report}: cannot read a bench result ({e})") from None
-        if args.markdown:
-            print(report.markdown(result))
-        else:
-            report.render(result, console)
+def progress(kind: str, job: Job, info: dict | None) -> None:
+    """One line per run as it ends: its time, MB/s, peak RSS and the load; or its error."""
+    if kind != "run":
         return
+    if "error" in info:
+        console.print(f"  [red]{job.group:<10} {job.label}: error[/red] ", end="")
+        console.print(info["error"][:300], soft_wrap=True, markup=False, highlight=False)
+        return
+    nbytes = info.get("bytes_read") or job.nbytes
+    rate = f", {nbytes / 1e6 / info['seconds']:,.1f} MB/s" if nbytes and info["seconds"] else ""
+    console.print(f"  {job.group:<10} {job.label:<62} {info['seconds']:8.2f} s{rate}, "
+                  f"peak RSS {info['peak_rss_bytes'] / 1e6:,.0f} MB, load {info['load1_before']}",
+                  soft_wrap=True, markup=False)
+
+
+def make_config(args) -> tuple[BenchConfig, int]:
+    """The run the options ask for: corpus files (generated if need be), vocab, groups, tokenizer,
+    scratch directory."""
     corpus = CORPORA[args.corpus]
     groups = groups_of(args, corpus.name)
     data = args.data_dir
@@ -182,7 +170,6 @@ def main(argv=None) -> None:
     tokdir = args.tokenizer or corpora.derived_path(inp, data, f"-tok{vocab}")
     if args.tokenizer is not None and not (args.tokenizer / "tokenizer.json").is_file():
         raise StorytokError(f"{args.tokenizer}: no tokenizer.json (--tokenizer names a directory make tokenizer wrote)")
-    own_work = args.work_dir is None
     data.mkdir(parents=True, exist_ok=True)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="run-", dir=data))
     work.mkdir(parents=True, exist_ok=True)
@@ -192,8 +179,30 @@ def main(argv=None) -> None:
                       compile_cold=not (args.no_compile or args.quick), scale_input=scale_input,
                       scale_valid=scale_valid, chunk_bytes=args.chunk_bytes, workers=args.workers,
                       tokenizer_dir=tokdir, hf_encode_bytes=hf_bytes)
+    return cfg, n_all
+
+
+def main(argv=None) -> None:
+    args = parse(argv)
+    if args.report is not None:
+        try:
+            result = json.loads(args.report.read_text())
+        except (OSError, ValueError) as e:
+            raise StorytokError(f"{args.report}: cannot read a bench result ({e})") from None
+        if args.markdown:
+            print(report.markdown(result))
+        else:
+            report.render(result, console)
+        return
+    cfg, n_all = make_config(args)
+    own_work = args.work_dir is None
+    work = cfg.work_dir
+    console.print(f"bench: {cfg.corpus}, {cfg.input} ({cfg.input.stat().st_size / 1e6:,.1f} MB), vocab "
+                  f"{cfg.vocab_size:,}, {n_all} cores, up to {cfg.repeat} run(s) per job, groups {','.join(cfg.groups)}; "
+                  f"scratch {cfg.work_dir}", soft_wrap=True, markup=False)
     try:
-        result = run(cfg, n_all)
+        result = session.run(cfg, n_all, say=lambda text: console.print(f"  {text}", soft_wrap=True, markup=False),
+                             on_event=progress)
     finally:
         if own_work and not args.keep_work:
             harness.cleanup(work)
@@ -206,73 +215,6 @@ def main(argv=None) -> None:
     tmp.write_text(json.dumps(result, indent=1))
     os.replace(tmp, args.json)
     console.print(f"wrote {args.json}", soft_wrap=True, markup=False)
-
-
-def run(cfg: BenchConfig, n_all: int) -> dict:
-    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    corpora.make_tiny(cfg.input, cfg.work_dir / "tiny.txt")
-    console.print(f"bench: {cfg.corpus}, {cfg.input} ({cfg.input.stat().st_size / 1e6:,.1f} MB), vocab "
-                  f"{cfg.vocab_size:,}, {n_all} cores, up to {cfg.repeat} run(s) per job, groups {','.join(cfg.groups)}; "
-                  f"scratch {cfg.work_dir}", soft_wrap=True, markup=False)
-    cfg.inputs = {"main": pretoken_info(cfg, cfg.input, "main", n_all),
-                  "tiny": {"path": str(cfg.work_dir / "tiny.txt"), "bytes": (cfg.work_dir / "tiny.txt").stat().st_size}}
-    if cfg.scale_input is not None:
-        cfg.inputs["scale"] = pretoken_info(cfg, cfg.scale_input, "scale", n_all)
-        if cfg.scale_valid is not None:
-            cfg.inputs["scale+valid"] = {"path": str(cfg.scale_input),
-                                         "bytes": cfg.inputs["scale"]["bytes"] + cfg.scale_valid.stat().st_size}
-    jobs = jobs_mod.build_jobs(cfg, n_all)
-
-    def prepare(need: str, job: Job) -> None:
-        if need == "tokenizer":
-            if (cfg.tokenizer_dir / "tokenizer.json").is_file():
-                return
-            console.print(f"  setup: training the tokenizer the encode jobs use -> {cfg.tokenizer_dir}",
-                          soft_wrap=True, markup=False)
-            setup = Job("setup/tokenizer", "setup", "storytok", "tokenizer", "storytok", "train",
-                        {"path": str(cfg.input), "vocab_size": cfg.vocab_size, "workers": n_all,
-                         "warm_path": str(cfg.work_dir / "tiny.txt"), "save_dir": str(cfg.tokenizer_dir)})
-            r = harness.run_job(setup, cfg, 0)
-            if "error" in r:
-                raise RuntimeError(f"training the tokenizer failed: {r['error']}")
-        elif need == "documents":
-            console.print(f"  setup: .jsonl.zst and .parquet copies of {cfg.input.name} (once; kept)", soft_wrap=True,
-                          markup=False)
-            jobs_mod.fill_document_paths(jobs, corpora.document_files(cfg.input, cfg.data_dir))
-
-    def on_event(kind, job, info):
-        if kind != "run":
-            return
-        if "error" in info:
-            console.print(f"  [red]{job.group:<10} {job.label}: error[/red] ", end="")
-            console.print(info["error"][:300], soft_wrap=True, markup=False, highlight=False)
-            return
-        nbytes = info.get("bytes_read") or job.nbytes
-        rate = f", {nbytes / 1e6 / info['seconds']:,.1f} MB/s" if nbytes and info["seconds"] else ""
-        console.print(f"  {job.group:<10} {job.label:<62} {info['seconds']:8.2f} s{rate}, "
-                      f"peak RSS {info['peak_rss_bytes'] / 1e6:,.0f} MB, load {info['load1_before']}",
-                      soft_wrap=True, markup=False)
-
-    rows, facts = harness.run_all(cfg, jobs, prepare, on_event)
-    result = {
-        "date": started,
-        **facts,
-        "machine": harness.machine_info(n_all),
-        "versions": harness.versions(),
-        "git": harness.git_info(),
-        "corpus": {"name": cfg.corpus, "about": CORPORA[cfg.corpus].about},
-        "inputs": cfg.inputs,
-        "config": {"vocab_size": cfg.vocab_size, "repeat": cfg.repeat, "repeat_max_seconds": cfg.repeat_max_seconds,
-                   "workers_all": n_all, "groups": list(cfg.groups), "chunk_bytes": cfg.chunk_bytes,
-                   "tokenizer": str(cfg.tokenizer_dir)},
-        "jobs": rows,
-    }
-    result["merge_agreement"] = verdicts.merge_agreement(cfg.work_dir)
-    result["checks"] = verdicts.checks(rows)
-    size = cfg.input.stat().st_size
-    result["estimates"] = verdicts.estimates(rows, size) if cfg.corpus == "tinystories" else {}
-    result["targets"] = verdicts.targets(rows, result["checks"], cfg.corpus, result["estimates"], size)
-    return result
 
 
 if __name__ == "__main__":
