@@ -259,15 +259,16 @@ def scan_tokens(buf, words, pos, end, classes, starts):
                     if np.int64(k) + width > BLOCK:
                         spill = (_U1 << np.uint64(np.int64(k) + width - BLOCK)) - _U1
                         spill_class = c
-            nL &= valid
-            nN &= valid
-            nO &= valid
-            nW1 &= valid
-            nW &= valid
-            nSP &= valid
-            nAP &= valid
-            nW2 &= valid
-            nW3 &= valid
+            if valid != _ALL:  # the first or last block of the text
+                nL &= valid
+                nN &= valid
+                nO &= valid
+                nW1 &= valid
+                nW &= valid
+                nSP &= valid
+                nAP &= valid
+                nW2 &= valid
+                nW3 &= valid
         if nxt <= pos:  # the turn before the first block
             first = _U1 << np.uint64(pos - nxt)  # pos itself is starts[0]
         else:
