@@ -17,9 +17,11 @@ rare non-ASCII chars are classified one by one from the class table (`regex`'s) 
 into the same masks; then a few shifts and ANDs give every start of the block at once,
 and the start bits become offsets: on CPUs with AVX-512 VBMI2 one vpcompressb packs the
 indices of a block's start bits (`_emit_compressed`), elsewhere a loop writes them eight
-at a time whatever their count. The class of the char before a block and of the bytes
-after it (the next block is classified one step ahead) carry across blocks, so nothing
-depends on where a block falls, and no char, whatever its script, leaves the block path.
+at a time whatever their count. What crosses a block edge is carried: the class of the
+char before the block, the bytes of a char straddling into the next block, and for a
+whitespace char at the end of the block, whether the char after it (one byte read past
+the block) is whitespace. So nothing depends on where a block falls, and no char,
+whatever its script, leaves the block path.
 One thing needs more than the neighbours: an apostrophe that starts a token may open a
 contraction ('s 'd 'm 't 'll 've 're), which ends the token early (its letter is no
 start) and starts another right after it (a letter that would otherwise continue the
@@ -31,13 +33,15 @@ Input must be valid UTF-8 (`utf8.first_invalid_utf8` checks it once, up front).
 (Before: 8-byte words by SWAR, 0.6-0.7 GB/s, with a token-at-a-time careful step for any
 word near a non-ASCII byte or an apostrophe, 4% of web400's words and 18% of web text
 with typographic quotes. Writing the offsets one bit at a time took half of the block
-path's time, hence the compress writer.)
+path's time, hence the compress writer; classifying each block one step ahead, for its
+predecessor's lookahead, ran 7-10% slower than reading the one byte: more values live
+across iterations than registers.)
 """
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
-from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros
 from numba.extending import intrinsic
 
 from storytok.pretokenize.unicode_classes import LETTER, NUMBER, OTHER, SPACE
@@ -213,147 +217,153 @@ def scan_tokens(buf, words, pos, end, classes, starts):
     if pos >= end:
         starts[1] = end
         return 0, end
-    # Each turn classifies the block after `base`, then finishes `base` (its starts need
-    # the next block's classes); the first turn begins one block early, with nothing in it.
-    base = pos - (pos & (BLOCK - 1)) - BLOCK
-    L = N = O = W1 = W = SP = AP = W2 = W3 = _Z
-    pL = pN = pO = pW = pSP = force = clear = spill = first = _Z
+    base = pos - (pos & (BLOCK - 1))
+    first = _U1 << np.uint64(pos - base)  # pos itself is starts[0]
+    pL = pN = pO = pW = pSP = force = clear = spill = _Z
     spill_class = OTHER
     while True:
-        nxt = base + BLOCK
-        nL = nN = nO = nW1 = nW = nSP = nAP = nW2 = nW3 = _Z
-        if nxt < end:
-            # ---- classify the block at nxt; bytes lo..hi-1 of it are text
-            if nxt + BLOCK <= buf.shape[0]:
-                nL, nN, nSP, nW1, nAP, HI, CONT = _byte_masks(buf, nxt)
-            else:
-                nL, nN, nSP, nW1, nAP, HI, CONT = _tail_masks(buf, nxt)
-            valid = _bits(max(pos - nxt, 0), min(BLOCK, end - nxt))
-            nO = ~(nL | nN | nW1 | HI)
-            nW = nW1
-            if (HI & valid) != 0:
-                c = spill_class  # the first bytes may continue the last char of the block before
-                nL |= spill & _if(c == LETTER)
-                nN |= spill & _if(c == NUMBER)
-                nO |= spill & _if(c == OTHER)
-                nW |= spill & _if(c == SPACE)
-                spill = _Z
-                m = HI & ~CONT & valid
-                while m != 0:  # one table look-up per non-ASCII char
-                    k = trailing_zeros(m)
-                    m &= m - _U1
-                    p = np.uint64(nxt) + k
-                    b0 = np.int64(buf[p])
-                    if b0 < 0xE0:
-                        cp = ((b0 & 0x1F) << 6) | (np.int64(buf[p + _U1]) & 0x3F)
-                        width = 2
-                    elif b0 < 0xF0:
-                        cp = (((b0 & 0x0F) << 12) | ((np.int64(buf[p + _U1]) & 0x3F) << 6)
-                              | (np.int64(buf[p + _U2]) & 0x3F))
-                        width = 3
-                    else:
-                        cp = (((b0 & 0x07) << 18) | ((np.int64(buf[p + _U1]) & 0x3F) << 12)
-                              | ((np.int64(buf[p + _U2]) & 0x3F) << 6) | (np.int64(buf[p + _U3]) & 0x3F))
-                        width = 4
-                    c = classes[np.uint64(min(cp, _MAX_CP))]
-                    char = ((_U1 << np.uint64(width)) - _U1) << k
-                    nL |= char & _if(c == LETTER)
-                    nN |= char & _if(c == NUMBER)
-                    nO |= char & _if(c == OTHER)
-                    nW |= char & _if(c == SPACE)
-                    if c == SPACE:
-                        if width == 2:
-                            nW2 |= _U1 << k
-                        else:  # no 4-byte char is whitespace (pretokenizer.scanner_classes checks)
-                            nW3 |= _U1 << k
-                    if np.int64(k) + width > BLOCK:
-                        spill = (_U1 << np.uint64(np.int64(k) + width - BLOCK)) - _U1
-                        spill_class = c
-            if valid != _ALL:  # the first or last block of the text
-                nL &= valid
-                nN &= valid
-                nO &= valid
-                nW1 &= valid
-                nW &= valid
-                nSP &= valid
-                nAP &= valid
-                nW2 &= valid
-                nW3 &= valid
-        if nxt <= pos:  # the turn before the first block
-            first = _U1 << np.uint64(pos - nxt)  # pos itself is starts[0]
+        # ---- classify the block: bytes lo..hi-1 of it are text
+        if base + BLOCK <= buf.shape[0]:
+            L, N, SP, W1, AP, HI, CONT = _byte_masks(buf, base)
         else:
-            # ---- the starts of the block at base
-            NS = L | N | O
-            nNS = nL | nN | nO
-            # L, N, O: a change of class, not after a space
-            same = (L & ((L << _U1) | pL)) | (N & ((N << _U1) | pN)) | (O & ((O << _U1) | pO))
-            s = NS & ~same & ~((SP << _U1) | pSP)
-            # W: a run begins, or the char after it is not W (\s+(?!\S))
-            run_end = W1 & ((NS >> _U1) | (nNS << _U63))
-            if (W2 | W3) != 0:
-                run_end |= ((W2 & ((NS >> _U2) | (nNS << np.uint64(62))))
-                            | (W3 & ((NS >> _U3) | (nNS << np.uint64(61)))))
-            s |= (W1 | W2 | W3) & (~((W << _U1) | pW) | run_end)
-            s = (s | force) & ~clear
-            a = AP & s
-            s &= ~first
-            force = clear = first = _Z
-            while a != 0:  # apostrophes that start a token: contractions end early
-                k = np.int64(trailing_zeros(a))
-                a &= a - _U1
-                q = np.uint64(base + k)
-                room = end - np.int64(q)
-                m = _contraction(buf[q + _U1] if room >= 2 else 0, buf[q + _U2] if room >= 3 else 0, room)
-                if m:
-                    if k + 1 < BLOCK:
-                        s &= ~(_U1 << np.uint64(k + 1))
-                    else:
-                        clear = _U1
-                    if m < room:
-                        if k + m < BLOCK:
-                            s |= _U1 << np.uint64(k + m)
-                        else:
-                            force |= _U1 << np.uint64(k + m - BLOCK)
-            # ---- append them
-            ubase = np.uint64(base)
-            if n + np.uint64(_SLACK) <= size:
-                if _COMPRESS:
-                    count = _emit_compressed(starts, n, ubase, s)
-                    if count > 32:
-                        j = n
-                        while s != 0:
-                            starts[j] = ubase + trailing_zeros(s)
-                            s &= s - _U1
-                            j += _U1
+            L, N, SP, W1, AP, HI, CONT = _tail_masks(buf, base)
+        valid = _bits(max(pos - base, 0), min(BLOCK, end - base))
+        O = ~(L | N | W1 | HI)
+        W = W1
+        W2 = W3 = _Z
+        if (HI & valid) != 0:
+            c = spill_class  # the first bytes may continue the last char of the block before
+            L |= spill & _if(c == LETTER)
+            N |= spill & _if(c == NUMBER)
+            O |= spill & _if(c == OTHER)
+            W |= spill & _if(c == SPACE)
+            spill = _Z
+            m = HI & ~CONT & valid
+            while m != 0:  # one table look-up per non-ASCII char
+                k = trailing_zeros(m)
+                m &= m - _U1
+                p = np.uint64(base) + k
+                b0 = np.int64(buf[p])
+                if b0 < 0xE0:
+                    cp = ((b0 & 0x1F) << 6) | (np.int64(buf[p + _U1]) & 0x3F)
+                    width = 2
+                elif b0 < 0xF0:
+                    cp = (((b0 & 0x0F) << 12) | ((np.int64(buf[p + _U1]) & 0x3F) << 6)
+                          | (np.int64(buf[p + _U2]) & 0x3F))
+                    width = 3
                 else:
-                    # eight at a time whatever the count (past it they are junk that later
-                    # writes cover): most blocks take no data-dependent exit
-                    count = _popcount(s)
-                    for k in range(8):
+                    cp = (((b0 & 0x07) << 18) | ((np.int64(buf[p + _U1]) & 0x3F) << 12)
+                          | ((np.int64(buf[p + _U2]) & 0x3F) << 6) | (np.int64(buf[p + _U3]) & 0x3F))
+                    width = 4
+                c = classes[np.uint64(min(cp, _MAX_CP))]
+                char = ((_U1 << np.uint64(width)) - _U1) << k
+                L |= char & _if(c == LETTER)
+                N |= char & _if(c == NUMBER)
+                O |= char & _if(c == OTHER)
+                W |= char & _if(c == SPACE)
+                if c == SPACE:
+                    if width == 2:
+                        W2 |= _U1 << k
+                    else:  # no 4-byte char is whitespace (pretokenizer.scanner_classes checks)
+                        W3 |= _U1 << k
+                if np.int64(k) + width > BLOCK:
+                    spill = (_U1 << np.uint64(np.int64(k) + width - BLOCK)) - _U1
+                    spill_class = c
+        if valid != _ALL:  # the first or last block of the text
+            L &= valid
+            N &= valid
+            O &= valid
+            W1 &= valid
+            W &= valid
+            SP &= valid
+            AP &= valid
+            W2 &= valid
+            W3 &= valid
+        # ---- its starts
+        NS = L | N | O
+        # L, N, O: a change of class, not after a space
+        same = (L & ((L << _U1) | pL)) | (N & ((N << _U1) | pN)) | (O & ((O << _U1) | pO))
+        s = NS & ~same & ~((SP << _U1) | pSP)
+        # W: a run begins, or the char after it is not W (\s+(?!\S))
+        run_end = W1 & (NS >> _U1)
+        if (W2 | W3) != 0:
+            run_end |= (W2 & (NS >> _U2)) | (W3 & (NS >> _U3))
+        # ... for the block's last char if it is W, the char after starts in the next block
+        leads = W1 | W2 | W3
+        q = base + BLOCK + np.int64(_popcount(spill))
+        b = buf[min(q, end - 1)]
+        after = _U1 & np.uint64((q < end) & (b < 0x80) & (b != 0x20) & ((b < 0x09) | (b > 0x0D)))
+        if b >= 0x80 and q < end and (W >> _U63) != 0:  # rare: a non-ASCII char after a W char at the edge
+            b0 = np.int64(b)
+            if b0 < 0xE0:
+                cp = ((b0 & 0x1F) << 6) | (np.int64(buf[q + 1]) & 0x3F)
+            elif b0 < 0xF0:
+                cp = ((b0 & 0x0F) << 12) | ((np.int64(buf[q + 1]) & 0x3F) << 6) | (np.int64(buf[q + 2]) & 0x3F)
+            else:  # 4 bytes: never whitespace
+                cp = 0x10000
+            after = _U1 & np.uint64(classes[np.uint64(min(cp, _MAX_CP))] != SPACE)
+        top = _U1 << (_U63 - leading_zeros(leads | _U1))  # the last W char's first byte
+        run_end |= top & (_Z - (after & (W >> _U63)))
+        s |= leads & (~((W << _U1) | pW) | run_end)
+        s = (s | force) & ~clear
+        a = AP & s
+        s &= ~first
+        force = clear = first = _Z
+        while a != 0:  # apostrophes that start a token: contractions end early
+            k = np.int64(trailing_zeros(a))
+            a &= a - _U1
+            qa = np.uint64(base + k)
+            room = end - np.int64(qa)
+            m = _contraction(buf[qa + _U1] if room >= 2 else 0, buf[qa + _U2] if room >= 3 else 0, room)
+            if m:
+                if k + 1 < BLOCK:
+                    s &= ~(_U1 << np.uint64(k + 1))
+                else:
+                    clear = _U1
+                if m < room:
+                    if k + m < BLOCK:
+                        s |= _U1 << np.uint64(k + m)
+                    else:
+                        force |= _U1 << np.uint64(k + m - BLOCK)
+        # ---- append them
+        ubase = np.uint64(base)
+        if n + np.uint64(_SLACK) <= size:
+            if _COMPRESS:
+                count = _emit_compressed(starts, n, ubase, s)
+                if count > 32:
+                    j = n
+                    while s != 0:
+                        starts[j] = ubase + trailing_zeros(s)
+                        s &= s - _U1
+                        j += _U1
+            else:
+                # eight at a time whatever the count (past it they are junk that later
+                # writes cover): most blocks take no data-dependent exit
+                count = _popcount(s)
+                for k in range(8):
+                    starts[n + np.uint64(k)] = ubase + trailing_zeros(s)
+                    s &= s - _U1
+                if count > 8:
+                    for k in range(8, 16):
                         starts[n + np.uint64(k)] = ubase + trailing_zeros(s)
                         s &= s - _U1
-                    if count > 8:
-                        for k in range(8, 16):
-                            starts[n + np.uint64(k)] = ubase + trailing_zeros(s)
-                            s &= s - _U1
-                        j = n + np.uint64(16)
-                        while s != 0:
-                            starts[j] = ubase + trailing_zeros(s)
-                            s &= s - _U1
-                            j += _U1
-                n += count
-            else:  # a small starts array: stop where it is full
-                while s != 0:
-                    if n >= size - _U1:
-                        return np.int64(n) - 1, starts[n - _U1]
-                    starts[n] = ubase + trailing_zeros(s)
-                    s &= s - _U1
-                    n += _U1
-            if nxt >= end:
-                break
-            pL, pN, pO, pW, pSP = L >> _U63, N >> _U63, O >> _U63, W >> _U63, SP >> _U63
-        L, N, O, W1, W, SP, AP, W2, W3 = nL, nN, nO, nW1, nW, nSP, nAP, nW2, nW3
-        base = nxt
+                    j = n + np.uint64(16)
+                    while s != 0:
+                        starts[j] = ubase + trailing_zeros(s)
+                        s &= s - _U1
+                        j += _U1
+            n += count
+        else:  # a small starts array: stop where it is full
+            while s != 0:
+                if n >= size - _U1:
+                    return np.int64(n) - 1, starts[n - _U1]
+                starts[n] = ubase + trailing_zeros(s)
+                s &= s - _U1
+                n += _U1
+        base += BLOCK
+        if base >= end:
+            break
+        pL, pN, pO, pW, pSP = L >> _U63, N >> _U63, O >> _U63, W >> _U63, SP >> _U63
     starts[n] = end
     return np.int64(n), end
 
