@@ -51,15 +51,15 @@ WEB_PIECES = [
 ]
 
 
-def _scan_in_place(text: str, offset: int, size: int, after: bytes) -> list[str]:
+def _scan_in_place(text: str, offset: int, size: int, after: bytes, fill: bytes = b"x") -> list[str]:
     """The scanner's pre-tokens of text placed at byte `offset` of a block, after bytes
-    that are not part of it and with `after` (not part of it either) right behind it,
+    that are not part of it (ending in `fill`, one byte) and with `after` right behind it,
     called as the encoder does with a starts array of `size` (resuming where it stops).
     The starts array is a view into a larger one: a write past its end would show."""
     from storytok.kernels.scanner import scan_tokens
     from storytok.pretokenize.pretokenizer import scanner_classes, text_buffer
     data = text.encode("utf-8")
-    before = b"\xc3\xa9'" * 20 + b"\xe2\x80\x80" * 4 + b"x" * (8 + offset)   # 80 + offset bytes
+    before = b"\xc3\xa9'" * 20 + b"\xe2\x80\x80" * 4 + fill * (8 + offset)   # 80 + offset bytes
     buf, words = text_buffer(before + data + after)
     pos = start = len(before)
     end = start + len(data)
@@ -141,15 +141,17 @@ web_text = st.lists(st.one_of(st.sampled_from(WEB_PIECES), st.sampled_from(REPS)
 
 @settings(max_examples=examples(600))
 @given(web_text, st.integers(0, BLOCK - 1), st.sampled_from([32, 33, 40, 71, 72, 73, 100, 150, 4096]),
-       st.sampled_from([b"", b"'s", b"x", b"\xc2\xa0", b"\xe2\x80\x99", b"  ", b"'ll" + b"y" * 90]))
-def test_hypothesis_web_text_any_offset_any_starts_size(text, offset, size, after):
+       st.sampled_from([b"", b"'s", b"x", b"\xc2\xa0", b"\xe2\x80\x99", b"  ", b"'ll" + b"y" * 90]),
+       st.sampled_from([b"x", b" ", b"\n", b"'", b"1", b"!"]))
+def test_hypothesis_web_text_any_offset_any_starts_size(text, offset, size, after, fill):
     """Web-like mixed-script text at every offset within a block, with starts arrays from
     smaller than one block's worth (resumes mid-block) to roomy, and various bytes right
-    after the text (a contraction tail, a letter, NBSP, a curly quote) that must not count."""
+    before and after the text (a contraction tail, a letter, a space, NBSP, a curly quote)
+    that must not count."""
     want = REF.findall(text)
-    got = _scan_in_place(text, offset, size, after)
+    got = _scan_in_place(text, offset, size, after, fill)
     if got != want:
-        pytest.fail(f"offset {offset}, starts {size}, after {after!r}: " + _first_difference(got, want))
+        pytest.fail(f"offset {offset}, starts {size}, before {fill!r}, after {after!r}: " + _first_difference(got, want))
 
 
 @settings(max_examples=examples(300))
