@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import tiktoken
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import EOT, GPT2_PAT, examples, mixed_text, read_text, shared_path
 from input_kinds import write_kind, write_shards
@@ -194,3 +194,16 @@ def test_hf_datasets_map_recipe(trained):
     arrow = ds.with_format("arrow").map(lambda t: pa.table({"ids": tok.encode_arrow(t["text"])}), batched=True)
     assert arrow.features["ids"].feature.dtype == "uint16"
     assert arrow["ids"].to_pylist()[:50] == out["ids"][:50]
+
+
+@settings(max_examples=examples(60), suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.lists(st.one_of(mixed_text, st.sampled_from(["\ud83d\ude00", "\ud800", "\udfff x", EOT])),
+                     max_size=30).map("".join), piece=st.integers(1, 9))
+def test_a_large_string_in_slices_gives_the_ids_of_one_call(trained, monkeypatch, text, piece):
+    """encode_to_numpy converts a large str slice by slice: any slicing (a surrogate pair cut
+    in two included) and any chunking give the ids of one kernel call."""
+    tok = trained[0]
+    monkeypatch.setattr(batch, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(batch._StrReader, "PIECE", piece)
+    want = tok._encode_bytes(tok._utf8(text))
+    assert np.array_equal(batch.encode_text(tok, text, workers=2), want)

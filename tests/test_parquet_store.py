@@ -134,23 +134,21 @@ def test_a_failing_part_writer_keeps_the_parts_before_it(tok, text, tmp_path, mo
     reference_dir = tmp_path / "reference"
     _encode(tok, text, reference_dir)
     import storytok.store.parquet_store as store
-    real = store.pq.write_table
-    calls = []
+    real = store.write_rows
 
-    def flaky(table, where, **kw):
-        calls.append(where)
-        if len(calls) == 3:
+    def flaky(writer, table, part):
+        if part.name == "part-00002.parquet":
             raise OSError(28, "No space left on device")
-        return real(table, where, **kw)
+        return real(writer, table, part)
 
-    monkeypatch.setattr(store.pq, "write_table", flaky)
-    with pytest.raises(StorytokError, match=r"part-0000\d.parquet: cannot write it \(no space left on the device: "
+    monkeypatch.setattr(store, "write_rows", flaky)
+    with pytest.raises(StorytokError, match=r"part-00002.parquet: cannot write it \(no space left on the device: "
                                             r"the disk is full\); finished parts are kept"):
         _encode(tok, text, d)
     m = _manifest(d)
     assert not m["complete"] and len(m["parts"]) == 2
     assert sorted(f.name for f in d.iterdir()) == sorted([MANIFEST, LOCK_FILE] + [x["file"] for x in m["parts"]])
-    monkeypatch.setattr(store.pq, "write_table", real)
+    monkeypatch.setattr(store, "write_rows", real)
     r = _encode(tok, text, d)
     assert r.kept_parts == 2 and _manifest(d)["complete"]
     assert _rows(d) == _rows(reference_dir)

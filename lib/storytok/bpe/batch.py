@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from storytok.errors import StorytokError
-from storytok.kernels.stories import split_rows
+from storytok.kernels.stories import positions_of, split_rows
 from storytok.kernels.utf8 import first_invalid_utf8
 from storytok.parallel import ordered_map, resolve_workers
 from storytok.pretokenize.pretokenizer import padded_buffer
@@ -80,20 +80,76 @@ def run_ordered(fn: Callable, items: Iterable, workers: int) -> Iterator:
 
 
 # ---- one big string ---------------------------------------------------------------------
-def encode_bytes(tok, data: bytes, *, workers: int | None = None) -> np.ndarray:
-    """The ids of UTF-8 `data` (specials matched), cut at safe boundaries into chunks encoded
-    on all cores: the same ids as one call (chunks end where no pre-token crosses)."""
+def encode_text(tok, text: str, *, workers: int | None = None) -> np.ndarray:
+    """The ids of a str (specials matched) on all cores: the same ids as one kernel call.
+
+    The str is turned into UTF-8 a slice at a time by the calling thread (str.encode needs
+    the GIL) while the pool encodes the chunks before, and each chunk's ids are copied into
+    the result as soon as they are ready: neither the conversion nor the assembly waits for
+    the whole text, and memory holds a few chunks besides the text and its ids (one call
+    over the whole text would need a buffer of one id per byte). One worker goes the same
+    way, on the calling thread."""
     n = resolve_workers(workers)
-    if n <= 1 or len(data) < PARALLEL_MIN_BYTES:
+    if len(text) < PARALLEL_MIN_BYTES:
+        return tok._encode_bytes(tok._utf8(text))
+    return _encode_stream(tok, _StrReader(text, tok._utf8).readinto, None, len(text), n)
+
+
+def encode_bytes(tok, data: bytes, *, workers: int | None = None) -> np.ndarray:
+    """The ids of UTF-8 `data`, as encode_text."""
+    n = resolve_workers(workers)
+    if len(data) < PARALLEL_MIN_BYTES:
         return tok._encode_bytes(data)
-    chunk_bytes = int(min(max(len(data) // (4 * n), 1 << 20), STRING_CHUNK_MAX))
-    chunks = iter_stream_chunks(io.BytesIO(data).readinto, tok._matcher, chunk_bytes, 0, len(data))
+    return _encode_stream(tok, io.BytesIO(data).readinto, len(data), len(data), n)
+
+
+def _encode_stream(tok, readinto, size: int | None, approx: int, n: int) -> np.ndarray:
+    """Chunks cut at safe boundaries (sources.chunks), encoded on the pool, assembled in order."""
+    chunk_bytes = int(min(max(approx // (8 * n), 1 << 20), STRING_CHUNK_MAX))
+    chunks = iter_stream_chunks(readinto, tok._matcher, chunk_bytes, 0, size)
 
     def encode(chunk: Chunk) -> np.ndarray:
         return tok._encode_text(chunk.buf, chunk.words, 0, chunk.length, chunk.matches)
 
-    parts = list(run_ordered(encode, chunks, n))
-    return np.concatenate(parts) if len(parts) != 1 else parts[0]
+    out = np.empty(max(approx // 3, 1 << 16), tok.token_dtype())
+    used = 0
+    for ids in run_ordered(encode, chunks, n):
+        if used + ids.size > out.size:
+            grown = np.empty(max(2 * out.size, used + ids.size), out.dtype)
+            grown[:used] = out[:used]
+            out = grown
+        out[used:used + ids.size] = ids
+        used += ids.size
+    out.resize(used, refcheck=False)   # gives the unused tail back (no copy)
+    return out
+
+
+class _StrReader:
+    """A str read as UTF-8 bytes through readinto, converting one slice of it at a time."""
+
+    PIECE = 1 << 22
+
+    def __init__(self, text: str, utf8):
+        self.text, self.utf8 = text, utf8
+        self.pos = 0
+        self.pending = memoryview(b"")
+
+    def readinto(self, view) -> int:
+        got = 0
+        while got < len(view):
+            if not len(self.pending):
+                if self.pos >= len(self.text):
+                    break
+                end = min(self.pos + self.PIECE, len(self.text))
+                if "\ud800" <= self.text[end - 1] <= "\udbff":   # keep a surrogate pair together
+                    end = min(end + 1, len(self.text))
+                self.pending = memoryview(self.utf8(self.text[self.pos:end]))
+                self.pos = end
+            k = min(len(view) - got, len(self.pending))
+            view[got:got + k] = self.pending[:k]
+            self.pending = self.pending[k:]
+            got += k
+        return got
 
 
 # ---- many documents -----------------------------------------------------------------------
@@ -102,6 +158,7 @@ class _Group:
     strings: Strings
     lo: int            # first document
     hi: int            # one past the last
+    base: int = 0      # index of strings' first document among the caller's (for messages)
 
 
 def _groups(s: Strings, workers: int) -> list[_Group]:
@@ -164,8 +221,10 @@ def _doc_segments(tok, buf, words, starts, ends, ordinary: bool):
     return seg_s, seg_e, after
 
 
-def _encode_group(tok, g: _Group, ordinary: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(values, offsets): the ids of documents lo..hi back to back, and where each one starts."""
+def _encode_group(tok, g: _Group, ordinary: bool, compact: bool):
+    """(ids, starts, ends): document i of the group is ids[starts[i]:ends[i]]. With `compact`
+    the ids are the documents' alone, back to back (an Arrow list array's values); without,
+    the marker after each document stays in between (views need no copy)."""
     s = g.strings
     base = int(s.offsets[g.lo])
     end = int(s.offsets[g.hi])
@@ -178,7 +237,7 @@ def _encode_group(tok, g: _Group, ordinary: bool) -> tuple[np.ndarray, np.ndarra
         ends = np.where(null, starts, ends)
     bad = first_invalid_utf8(buf, words, 0, end - base)
     if bad >= 0:
-        row = g.lo + int(np.searchsorted(starts, bad, side="right")) - 1
+        row = g.base + g.lo + int(np.searchsorted(starts, bad, side="right")) - 1
         raise StorytokError(f"texts[{row}] is not valid UTF-8")
     marker = _marker(tok)
     if marker is None:   # every id of the dtype is taken: one call per document
@@ -190,11 +249,22 @@ def _encode_group(tok, g: _Group, ordinary: bool) -> tuple[np.ndarray, np.ndarra
         offsets = np.zeros(len(pieces) + 1, np.int64)
         np.cumsum([p.size for p in pieces], out=offsets[1:])
         values = np.concatenate(pieces) if pieces else np.zeros(0, tok.token_dtype())
-        return values, offsets
+        return values, offsets[:-1], offsets[1:]
     seg_s, seg_e, after = _doc_segments(tok, buf, words, starts, ends, ordinary)
     ids = tok._encode_segments(buf, words, seg_s, seg_e, after, doc_end=marker)
-    values, offsets, _, _ = split_rows(ids, marker, np.zeros(marker + 1, np.int64), False)
-    return values, offsets
+    if compact:
+        values, offsets, _, _ = split_rows(ids, marker, np.zeros(marker + 1, np.int64), False)
+        return values, offsets[:-1], offsets[1:]
+    ends = positions_of(ids, marker)
+    starts = np.empty_like(ends)
+    starts[:1] = 0
+    starts[1:] = ends[:-1] + 1
+    return ids, starts, ends
+
+
+def _views(encoded) -> list[np.ndarray]:
+    ids, starts, ends = encoded
+    return [ids[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
 
 
 def _strings(texts, what: str) -> Strings:
@@ -208,30 +278,45 @@ def _strings(texts, what: str) -> Strings:
     return strings_of(to_arrow_strings(texts, what))
 
 
-def _encode_groups(tok, s: Strings, workers: int | None, ordinary: bool, fn) -> list:
+def _encode_groups(tok, s: Strings, workers: int | None, ordinary: bool, compact: bool, fn) -> list:
     n = resolve_workers(workers)
     groups = _groups(s, n)
     if int(s.offsets[-1]) < PARALLEL_MIN_BYTES:
         n = 1
-    return list(run_ordered(lambda g: fn(g, _encode_group(tok, g, ordinary)), groups, n))
+    return list(run_ordered(lambda g: fn(_encode_group(tok, g, ordinary, compact)), groups, n))
 
 
 def encode_batch(tok, texts, *, workers: int | None = None) -> list[np.ndarray]:
     """One id array per text, each equal to tok.encode_to_numpy(text): special tokens in the
-    text are matched, as encode does. Arrays are views into one buffer per group."""
+    text are matched, as encode does. Arrays are views into one buffer per group.
+
+    A list of str is turned into Arrow strings a slice at a time on the calling thread (it
+    needs the GIL), while the pool encodes the slices before it: the conversion overlaps
+    the encoding instead of preceding it."""
     if isinstance(texts, str):
         raise StorytokError("encode_batch takes a list of str; for one string use encode_to_numpy")
-    s = _strings(texts, "texts")
-    if s.nulls is not None:
-        raise StorytokError(f"texts[{int(np.flatnonzero(s.nulls)[0])}] is null, expected str")
+    if isinstance(texts, (pa.Array, pa.ChunkedArray)):
+        s = _strings(texts, "texts")
+        if s.nulls is not None:
+            raise StorytokError(f"texts[{int(np.flatnonzero(s.nulls)[0])}] is null, expected str")
+        return [v for part in _encode_groups(tok, s, workers, False, False, _views) for v in part]
+    if not isinstance(texts, (list, tuple)):
+        texts = list(texts)
+    n = resolve_workers(workers)
+    sample = texts[:64]
+    per_doc = max(sum(len(t) for t in sample if isinstance(t, str)) / max(len(sample), 1), 1.0)
+    if per_doc * len(texts) < PARALLEL_MIN_BYTES:
+        n = 1
+    step = int(max(1, min(GROUP_MAX_BYTES, max(per_doc * len(texts) / (4 * n), GROUP_MIN_BYTES)) // per_doc))
+    slices = [(a, min(a + step, len(texts))) for a in range(0, len(texts), step)]
 
-    def views(g: _Group, encoded) -> list[np.ndarray]:
-        values, offsets = encoded
-        o = offsets.tolist()
-        return [values[a:b] for a, b in zip(o[:-1], o[1:])]
+    def converted():
+        for a, b in slices:
+            s = strings_of(to_arrow_strings(texts[a:b], "texts", base=a))
+            yield _Group(s, 0, len(s), base=a)
 
     out: list[np.ndarray] = []
-    for part in _encode_groups(tok, s, workers, False, views):
+    for part in run_ordered(lambda g: _views(_encode_group(tok, g, False, False)), converted(), n):
         out += part
     return out
 
@@ -251,15 +336,14 @@ def encode_arrow(tok, array, *, workers: int | None = None, ordinary: bool = Tru
     if not is_text_type(array.type):
         raise StorytokError(f"encode_arrow takes a string or large_string array, not {array.type}")
     s = strings_of(array)
-    parts = _encode_groups(tok, s, workers, ordinary, lambda g, enc: enc)
+    parts = _encode_groups(tok, s, workers, ordinary, True, lambda enc: enc)
     counts = np.zeros(len(s) + 1, np.int64)
     values = []
     k = 0
-    for values_g, offsets_g in parts:
-        rows = offsets_g.size - 1
-        counts[k + 1:k + 1 + rows] = np.diff(offsets_g)
+    for values_g, starts_g, ends_g in parts:   # compact: each group's rows back to back
+        counts[k + 1:k + 1 + starts_g.size] = ends_g - starts_g
         values.append(values_g)
-        k += rows
+        k += starts_g.size
     offsets = np.cumsum(counts)
     flat = np.concatenate(values) if values else np.zeros(0, tok.token_dtype())
     value_type = pa.uint16() if flat.dtype == np.uint16 else pa.int32()

@@ -190,19 +190,19 @@ class Tokenizer:
         except UnicodeEncodeError:  # lone surrogates: replaced by U+FFFD, as tiktoken does
             return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
 
-    def _encode_bytes_all_cores(self, data: bytes, workers: int | None = None) -> np.ndarray:
-        """_encode_bytes, on all cores when the text is large enough to be worth splitting."""
+    def _encode_str_all_cores(self, text: str, workers: int | None = None) -> np.ndarray:
+        """The ids of text, on all cores when it is large enough to be worth splitting."""
         from storytok.bpe import batch
-        return batch.encode_bytes(self, data, workers=workers)
+        return batch.encode_text(self, text, workers=workers)
 
     def encode(self, text: str) -> list[int]:
-        return self._encode_bytes_all_cores(self._utf8(text)).tolist()
+        return self._encode_str_all_cores(text).tolist()
 
     def encode_to_numpy(self, text: str, dtype=np.uint16) -> np.ndarray:
         dtype = np.dtype(dtype)
         if np.issubdtype(dtype, np.integer) and len(self._tok_len) - 1 > np.iinfo(dtype).max:
             raise StorytokError(f"ids go up to {len(self._tok_len) - 1}, which does not fit {dtype.name}")
-        return self._encode_bytes_all_cores(self._utf8(text)).astype(dtype, copy=False)
+        return self._encode_str_all_cores(text).astype(dtype, copy=False)
 
     def encode_batch(self, texts, *, workers: int | None = None) -> list[np.ndarray]:
         """One id array per text, each equal to encode_to_numpy(text) (specials matched), on

@@ -13,6 +13,7 @@ find the first bad one (only on that path; the good path never touches Python ob
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -24,6 +25,7 @@ from storytok.sources.chunks import DEFAULT_CHUNK_BYTES, Chunk
 from storytok.sources.resolve import InputFile
 from storytok.sources.streams import InputStream
 
+_NOT_BLANK = re.compile(rb"\S")
 READ_BLOCK = 1 << 12      # the least read at a time (a block grows until it holds a whole line)
 
 
@@ -60,7 +62,7 @@ def iter_jsonl_chunks(f: InputFile, field: str = "text", *, chunk_bytes: int = D
                 return
             block = memoryview(pending)[:cut]
             lines = pending.count(b"\n", 0, cut)
-            if pending[:cut].strip():
+            if _NOT_BLANK.search(pending, 0, cut):
                 chunk = _parse_block(f, field, block, parse, line, skip_bad_docs)
                 chunk.offset, chunk.end = offset, offset + cut
                 chunk.line, chunk.end_line = line, line + lines

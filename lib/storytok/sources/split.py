@@ -31,6 +31,7 @@ from storytok.sources.resolve import InputFile, describe, resolve
 from storytok.sources.text import iter_text_chunks
 
 START = (0, 0, 0)
+DOC_CHUNK_BYTES = 4 << 20   # JSONL / Parquet chunks: a block is parsed into a few copies of itself
 
 
 @dataclass
@@ -89,11 +90,12 @@ class Source:
             if not ended:   # the last chunk could not tell it was the last (a compressed stream)
                 yield terminator(f, i, end)
             return
+        doc_bytes = min(chunk_bytes, DOC_CHUNK_BYTES)
         if f.kind == "jsonl":
-            it = iter_jsonl_chunks(f, self.field, chunk_bytes=chunk_bytes, start=offset, start_line=line,
+            it = iter_jsonl_chunks(f, self.field, chunk_bytes=doc_bytes, start=offset, start_line=line,
                                    file_index=i, skip_bad_docs=self.skip_bad_docs)
         else:
-            it = iter_parquet_chunks(f, self.field, chunk_bytes=chunk_bytes, start=offset, file_index=i,
+            it = iter_parquet_chunks(f, self.field, chunk_bytes=doc_bytes, start=offset, file_index=i,
                                      skip_bad_docs=self.skip_bad_docs)
         for c in it:
             c.position = (i, c.end, c.end_line)

@@ -46,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -220,21 +221,22 @@ def _encode_locked(tok, src: Source, split_dir: Path, split: str, workers, chunk
     layout = _RowLayout.of(tok)
     part: _Part | None = None
     position = start
-    writing: deque = deque()               # parts handed to the writer threads, in order
+    writing: deque = deque()               # finished parts whose writers are still at work, in order
     carry = np.empty(0, dtype=np.uint16)   # tokens of a document whose separator is still to come
     carry_base = carry                      # their GPT-2 ids (gpt2-top10k), else the same array
 
     def record_finished(block: bool) -> None:
         """Append parts to the manifest in order, as their writers finish."""
-        while writing and (block or writing[0].done()):
-            parts.append(writing[0].result())   # a writer's error is raised here, its part still queued
+        while writing and (block or writing[0].future.done()):
+            parts.append(writing[0].future.result())   # a writer's error is raised here, its part still queued
             writing.popleft()
             _write_manifest(split_dir, manifest)
 
     def hand_over(p: _Part) -> None:
-        writing.append(pool.submit(p.write))
-        if len(writing) > n_threads:       # bounded: at most n_threads parts in memory
-            writing[0].result()
+        p.finish()
+        writing.append(p)
+        if len(writing) >= n_threads:      # bounded: at most n_threads parts being written
+            writing[0].future.result()
         record_finished(block=False)
 
     pool = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="storytok-parquet")
@@ -249,6 +251,7 @@ def _encode_locked(tok, src: Source, split_dir: Path, split: str, workers, chunk
                     part = None
                 if part is None:
                     part = _Part(split_dir / part_name(len(parts) + len(writing)), position, want, schema, layout)
+                    part.start(pool)
                 base = _as_uint16(piece.tokens, c.path)
                 tokens = base if unk is None else tok.from_gpt2(base)
                 if carry.size:
@@ -277,16 +280,19 @@ def _encode_locked(tok, src: Source, split_dir: Path, split: str, workers, chunk
             manifest["complete"] = True
             _write_manifest(split_dir, manifest)
     finally:
+        if part is not None:   # an error while filling it: its writer drops the temporary file
+            part.abort()
         if writing:  # an error: record the parts written before the first failure, drop the rest
-            wait(list(writing))
-            while writing and writing[0].exception() is None:
-                parts.append(writing.popleft().result())
+            wait([p.future for p in writing])
+            while writing and writing[0].future.exception() is None:
+                parts.append(writing.popleft().future.result())
                 try:
                     _write_manifest(split_dir, manifest)
                 except StorytokError:
                     break
-            _remove_unlisted(split_dir, parts)
         pool.shutdown(wait=True)
+        if writing or part is not None:
+            _remove_unlisted(split_dir, parts)
     _count(report, parts)
     return report
 
@@ -325,17 +331,23 @@ class _RowLayout:
 
 
 class _Part:
-    """One Parquet part: complete rows gathered on the main thread, then turned into a file
-    in one go by a writer thread (`write`), under a temporary name until it is complete.
+    """One Parquet part, written by a writer thread while the main thread fills it.
 
-    Splitting rows, Arrow conversion, dictionary encoding and zstd all happen in `write`,
-    off the main thread, so parts are written in parallel with each other and with encoding.
+    The main thread hands over complete rows piece by piece (`add`, one encoded chunk's
+    rows at a time); the writer turns each piece into Arrow columns and writes row groups of
+    exactly ROW_GROUP_ROWS rows (the rest waits for the next piece), under a temporary name
+    renamed into place by `finish`. Splitting rows, Arrow conversion, dictionary encoding
+    and zstd run off the main thread, and memory holds a few pieces per part, whatever the
+    part size.
     """
+
+    QUEUE = 3
+    _DONE, _ABORT = object(), object()
 
     def __init__(self, final: Path, start: tuple, want: dict, schema: pa.Schema, layout: _RowLayout):
         self.final = final
         self.tmp = tmp_path(final.with_name("." + final.name))  # hidden from dataset readers
-        self.start = self.end = tuple(start)
+        self.start_pos = self.end = tuple(start)
         self.text_bytes = 0
         self.bad_docs = 0
         meta = {"storytok.split": want["split"], "storytok.tokenizer_fingerprint": want["tokenizer"]["fingerprint"],
@@ -344,65 +356,118 @@ class _Part:
             meta["storytok.unk_id"] = str(want["tokenizer"]["unk_id"])
         self.schema = schema.with_metadata(meta)
         self.layout = layout
-        self._pieces: list[tuple[np.ndarray, np.ndarray]] = []
+        self._queue: queue.Queue = queue.Queue(maxsize=self.QUEUE)
+        self._aborted = False
+        self.future = None
+
+    def start(self, pool: ThreadPoolExecutor) -> None:
+        self.future = pool.submit(self._write)
 
     def add(self, tokens: np.ndarray, base: np.ndarray) -> None:
         """Rows, each ending with a separator; `base` are the ids byte lengths are counted on
-        (GPT-2's for gpt2-top10k, else `tokens` itself)."""
+        (GPT-2's for gpt2-top10k, else `tokens` itself). Waits while the writer is behind;
+        raises the writer's error if it failed."""
         if tokens.size:
-            self._pieces.append((tokens, base))
+            self._put((tokens, base))
 
-    def _columns(self) -> list[pa.Array]:
-        lay = self.layout
-        values, offsets, n_bytes, unk_ids, unk_offsets = [], [[0]], [], [], [[0]]
-        n_values = n_unks = 0
-        for tokens, base in self._pieces:
-            v, o, nb, _ = split_rows(tokens, lay.eot, lay.row_lengths, False)
-            if lay.unk is not None:
-                bv, _, nb, _ = split_rows(base, lay.base_eot, lay.base_lengths, False)
-                is_unk = v == lay.unk
-                unk_ids.append(bv[is_unk])
-                unk_cum = np.concatenate([[0], np.cumsum(is_unk, dtype=np.int64)])
-                unk_offsets.append(n_unks + unk_cum[o[1:]])
-                n_unks += int(unk_cum[-1])
-            offsets.append(n_values + o[1:])
-            n_values += v.size
-            values.append(v)
-            n_bytes.append(nb)
-        concat = lambda xs, dtype: np.concatenate([np.asarray(x, dtype=dtype).ravel() for x in xs])
-        off = concat(offsets, np.int64)
-        self.rows, self.tokens = off.size - 1, int(off[-1])
-        columns = [pa.ListArray.from_arrays(pa.array(off.astype(np.int32)), pa.array(concat(values, np.uint16))),
-                   pa.array(concat(n_bytes, np.int64).astype(np.int32))]
-        if lay.unk is not None:
-            columns.append(pa.ListArray.from_arrays(pa.array(concat(unk_offsets, np.int64).astype(np.int32)),
-                                                    pa.array(concat(unk_ids, np.uint16))))
-        return columns
+    def finish(self) -> None:
+        """No more rows: the writer completes the file; `future` gives its manifest entry."""
+        self._put(self._DONE)
 
-    def write(self) -> dict:
-        """Write, fsync and rename into place; return the manifest entry of this part."""
+    def abort(self) -> None:
+        """Give up on this part: the writer removes its temporary file."""
+        self._aborted = True
         try:
-            table = pa.Table.from_arrays(self._columns(), schema=self.schema)
-            self._pieces = []
-            write_table(table, self.tmp, row_group_size=ROW_GROUP_ROWS, compression="zstd")
+            self._queue.put_nowait(self._ABORT)
+        except queue.Full:
+            pass   # the writer sees the flag at its next piece
+        if self.future.cancel():
+            remove_quietly(self.tmp)
+
+    def _put(self, item) -> None:
+        while True:
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                if self.future.done():
+                    self.future.result()   # the writer's error
+                    raise RuntimeError("storytok bug: a part writer stopped early")
+
+    def _write(self) -> dict:
+        writer = None
+        rows = tokens = 0
+        pending = None      # rows not yet written: fewer than a row group
+        try:
+            writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
+            while True:
+                item = self._queue.get()
+                if item is self._ABORT or self._aborted:
+                    raise _Aborted
+                if item is self._DONE:
+                    break
+                table = pa.Table.from_arrays(self._columns(*item), schema=self.schema)
+                rows += table.num_rows
+                tokens += len(table.column(0).chunk(0).values)
+                pending = table if pending is None else pa.concat_tables([pending, table])
+                full = pending.num_rows // ROW_GROUP_ROWS * ROW_GROUP_ROWS
+                if full:
+                    write_rows(writer, pending.slice(0, full), self.final)
+                    pending = pending.slice(full)
+            if pending is not None and pending.num_rows:
+                write_rows(writer, pending, self.final)
+            writer.close()
+            writer = None
             with open(self.tmp, "rb") as f:
                 os.fsync(f.fileno())
             os.replace(self.tmp, self.final)
         except OSError as e:
-            remove_quietly(self.tmp)
+            self._drop(writer)
             raise os_error(e, self.final, "finished parts are kept; free space (or fix permissions) and run "
                                           "`make encode` again to resume") from None
         except BaseException:
-            remove_quietly(self.tmp)
+            self._drop(writer)
             raise
-        return {"file": self.final.name, "start": list(self.start), "end": list(self.end), "rows": self.rows,
-                "tokens": self.tokens, "text_bytes": self.text_bytes, "bad_docs": self.bad_docs,
+        return {"file": self.final.name, "start": list(self.start_pos), "end": list(self.end), "rows": rows,
+                "tokens": tokens, "text_bytes": self.text_bytes, "bad_docs": self.bad_docs,
                 "file_bytes": self.final.stat().st_size}
 
+    def _drop(self, writer) -> None:
+        self._aborted = True
+        while True:   # unblock a main thread waiting to hand over a piece
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        if writer is not None:
+            try:
+                writer.close()
+            except (OSError, pa.ArrowException):
+                pass
+        remove_quietly(self.tmp)
 
-def write_table(table: pa.Table, path: Path, **kw) -> None:
-    """pyarrow.parquet.write_table; a name of its own so tests can make the disk fill up."""
-    pq.write_table(table, path, **kw)
+    def _columns(self, tokens: np.ndarray, base: np.ndarray) -> list[pa.Array]:
+        lay = self.layout
+        v, o, nb, _ = split_rows(tokens, lay.eot, lay.row_lengths, False)
+        columns = [pa.ListArray.from_arrays(pa.array(o.astype(np.int32)), pa.array(v, pa.uint16())),
+                   pa.array(nb.astype(np.int32))]
+        if lay.unk is not None:
+            bv, _, nb, _ = split_rows(base, lay.base_eot, lay.base_lengths, False)
+            columns[1] = pa.array(nb.astype(np.int32))
+            is_unk = v == lay.unk
+            unk_cum = np.concatenate([[0], np.cumsum(is_unk, dtype=np.int64)])
+            columns.append(pa.ListArray.from_arrays(pa.array(unk_cum[o].astype(np.int32)),
+                                                    pa.array(bv[is_unk].astype(np.uint16), pa.uint16())))
+        return columns
+
+
+class _Aborted(Exception):
+    """The main thread gave the part up (an error elsewhere)."""
+
+
+def write_rows(writer: pq.ParquetWriter, table: pa.Table, part: Path) -> None:
+    """Write whole row groups of a part; a name of its own so tests can make the disk fill up."""
+    writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
 
 
 def _as_uint16(tokens: np.ndarray, input_path) -> np.ndarray:
