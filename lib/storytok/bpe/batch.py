@@ -6,11 +6,15 @@ a buffer and a kernel call per document; here a batch becomes one Arrow string a
 contiguous UTF-8 buffer plus offsets), cut into a few groups of documents. Each group is
 one kernel call over all its documents: a segment per document, followed by a marker id
 that no token has, so one pass over the output finds where each document's ids end
-(kernels.stories.split_rows, which also drops the markers). No Python object is made per
-token, and per document only the returned array view.
+(kernels.stories.positions_of; split_rows when the markers must go, for Arrow). No Python
+object is made per token, and per document only the returned array view. A list of str
+is converted a slice at a time, with a few bytes of padding appended as a last string, so
+the Arrow buffer itself is the kernels' padded buffer (no copy of the text).
 
 Groups run on a persistent thread pool, so each thread's pre-token cache stays warm from
-one call to the next (a `datasets.map` calls once per thousand documents).
+one call to the next (a `datasets.map` calls once per thousand documents). A large str
+(encode, encode_to_numpy) is cut into chunks at safe boundaries and encoded the same way.
+The pipeline's chunks (storytok.sources.split) go through encode_chunks.
 
 Everything reaches the encoder through Tokenizer._encode_segments, the one seam.
 """
@@ -30,7 +34,7 @@ from storytok.errors import StorytokError
 from storytok.kernels.stories import positions_of, split_rows
 from storytok.kernels.utf8 import first_invalid_utf8
 from storytok.parallel import ordered_map, resolve_workers
-from storytok.pretokenize.pretokenizer import padded_buffer
+from storytok.pretokenize.pretokenizer import WORD_PADDING, padded_buffer
 from storytok.sources.arrow_docs import Strings, is_text_type, strings_of, to_arrow_strings
 from storytok.sources.chunks import DOC_END, Chunk, iter_stream_chunks
 
@@ -141,8 +145,8 @@ class _StrReader:
                 if self.pos >= len(self.text):
                     break
                 end = min(self.pos + self.PIECE, len(self.text))
-                if "\ud800" <= self.text[end - 1] <= "\udbff":   # keep a surrogate pair together
-                    end = min(end + 1, len(self.text))
+                while end < len(self.text) and "\ud800" <= self.text[end - 1] <= "\udbff":
+                    end += 1   # never end a slice on a high surrogate: it may pair with the next one
                 self.pending = memoryview(self.utf8(self.text[self.pos:end]))
                 self.pos = end
             k = min(len(view) - got, len(self.pending))
@@ -159,6 +163,7 @@ class _Group:
     lo: int            # first document
     hi: int            # one past the last
     base: int = 0      # index of strings' first document among the caller's (for messages)
+    padded: tuple | None = None   # (buf, words) already padded around strings.data: no copy needed
 
 
 def _groups(s: Strings, workers: int) -> list[_Group]:
@@ -228,8 +233,11 @@ def _encode_group(tok, g: _Group, ordinary: bool, compact: bool):
     s = g.strings
     base = int(s.offsets[g.lo])
     end = int(s.offsets[g.hi])
-    buf, words = padded_buffer(end - base)
-    buf[:end - base] = s.data[base:end]
+    if g.padded is not None and base == 0:
+        buf, words = g.padded
+    else:
+        buf, words = padded_buffer(end - base)
+        buf[:end - base] = s.data[base:end]
     starts = s.offsets[g.lo:g.hi] - base
     ends = s.offsets[g.lo + 1:g.hi + 1] - base
     if s.nulls is not None:
@@ -260,6 +268,21 @@ def _encode_group(tok, g: _Group, ordinary: bool, compact: bool):
     starts[:1] = 0
     starts[1:] = ends[:-1] + 1
     return ids, starts, ends
+
+
+_PAD = " " * (WORD_PADDING + 8)
+
+
+def _whole_buffer(arr: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """(buf, words) over the data buffer of a fresh string array whose last value is _PAD:
+    the kernels read 8-byte words, up to WORD_PADDING bytes past a text's end, and here
+    those bytes belong to the array. None if the buffer is not as expected (then copy)."""
+    bufs = arr.buffers()
+    data = bufs[2]
+    if data is None or data.address % 8 or not data.is_mutable or arr.offset:
+        return None
+    words = np.frombuffer(data, np.uint64, count=data.size // 8)
+    return np.frombuffer(data, np.uint8, count=data.size), words
 
 
 def _views(encoded) -> list[np.ndarray]:
@@ -312,8 +335,10 @@ def encode_batch(tok, texts, *, workers: int | None = None) -> list[np.ndarray]:
 
     def converted():
         for a, b in slices:
-            s = strings_of(to_arrow_strings(texts[a:b], "texts", base=a))
-            yield _Group(s, 0, len(s), base=a)
+            piece = list(texts[a:b]) if isinstance(texts, tuple) else texts[a:b]
+            piece.append(_PAD)   # bytes the kernels may read past the last text: no padded copy needed
+            arr = to_arrow_strings(piece, "texts", base=a)
+            yield _Group(strings_of(arr.slice(0, b - a)), 0, b - a, base=a, padded=_whole_buffer(arr))
 
     out: list[np.ndarray] = []
     for part in run_ordered(lambda g: _views(_encode_group(tok, g, False, False)), converted(), n):
