@@ -325,6 +325,23 @@ def test_disk_full_is_one_line_keeps_finished_parts_and_resumes(capsys, stages, 
         (tmp_path / "clean" / "tinystories_train_uint16.npy").read_bytes()
 
 
+def test_permission_denied_and_unwritable_out_are_one_line(capsys, stages, tmp_path, every_kind, monkeypatch):
+    import storytok.store.parquet_store as store
+    tok_dir = every_kind["results"]["txt"][0] / "tokenizer"
+    src = write_kind(every_kind["valid"], tmp_path / "v", "parquet")
+    (tmp_path / "file").write_text("not a directory")
+    line = _fails(capsys, stages, "encode", "--tokenizer", tok_dir, "--out-dir", tmp_path / "file" / "out", f"valid={src}")
+    assert str(tmp_path / "file" / "out") in line and "cannot write it" in line
+
+    def denied(writer, table, part):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(store, "write_rows", denied)
+    line = _fails(capsys, stages, "encode", "--tokenizer", tok_dir, "--out-dir", tmp_path / "o", f"valid={src}")
+    assert "part-00000.parquet: cannot write it (permission denied)" in line
+    assert not list((tmp_path / "o").rglob("*.parquet")) and not list((tmp_path / "o").rglob("*.partial"))
+
+
 @pytest.fixture
 def small_tmpfs(tmp_path):
     """A 1 MB tmpfs (needs root and mount; skipped elsewhere), unmounted afterwards."""
@@ -378,3 +395,10 @@ def test_make_encode_stats_with_globs_name_and_field(tmp_path, every_kind):
     ref = every_kind["results"]["txt"][0]
     for split in ("train", "valid"):
         assert (out / f"owt_{split}_uint16.npy").read_bytes() == (ref / f"tinystories_{split}_uint16.npy").read_bytes()
+
+
+def test_a_stray_os_error_is_still_one_line(capsys):
+    def main(argv):
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/out/x.npy")
+    line = one_error_line(run_stage(main, []), capsys.readouterr().err)
+    assert line.startswith("error: /data/out/x.npy: No space left on device") and "run the same command" in line
