@@ -19,7 +19,7 @@ from storytok import StorytokError
 from storytok.pretokenize.specials import SpecialMatcher
 from storytok.sources.chunks import DOC_END, NO_SPECIAL
 from storytok.sources.resolve import kind_of, resolve
-from storytok.sources.split import START, Source, iter_document_chunks
+from storytok.sources.split import Source, iter_document_chunks
 
 MATCHER = SpecialMatcher([EOT])
 

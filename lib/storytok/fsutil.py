@@ -93,7 +93,8 @@ def os_reason(e: OSError) -> str:
     return e.strerror or text or type(e).__name__
 
 
-def os_error(e: OSError, path, todo: str) -> "StorytokError":
-    """One line for an OSError while writing `path`: the path, what the system said, what to do."""
+def os_error(e: OSError, path, todo: str):
+    """One line (a StorytokError) for an OSError while writing `path`: the path, what the
+    system said, what to do."""
     from storytok.errors import StorytokError
     return StorytokError(f"{path}: cannot write it ({os_reason(e)}); {todo}")

@@ -24,7 +24,7 @@ from storytok.errors import StorytokError
 from storytok.pretokenize.pretokenizer import padded_buffer
 from storytok.pretokenize.specials import Matches, SpecialMatcher
 from storytok.sources.arrow_docs import doc_chunk, strings_of, to_arrow_strings
-from storytok.sources.chunks import DEFAULT_CHUNK_BYTES, DOC_END, Chunk
+from storytok.sources.chunks import DEFAULT_CHUNK_BYTES, Chunk
 from storytok.sources.jsonl import iter_jsonl_chunks
 from storytok.sources.parquet import iter_parquet_chunks, open_parquet
 from storytok.sources.resolve import InputFile, describe, resolve
