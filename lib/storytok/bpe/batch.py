@@ -109,8 +109,8 @@ def encode_bytes(tok, data: bytes, *, workers: int | None = None) -> np.ndarray:
 
 def _encode_stream(tok, readinto, size: int | None, approx: int, n: int) -> np.ndarray:
     """Chunks cut at safe boundaries (sources.chunks), encoded on the pool, assembled in order."""
-    chunk_bytes = int(min(max(approx // (8 * n), 1 << 20), STRING_CHUNK_MAX))
-    chunks = iter_stream_chunks(readinto, tok._matcher, chunk_bytes, 0, size)
+    chunk_bytes = int(min(max(approx // (4 * n), 1 << 20), STRING_CHUNK_MAX))
+    chunks = iter_stream_chunks(readinto, tok._matcher, chunk_bytes, 0, size, taper=approx)
 
     def encode(chunk: Chunk) -> np.ndarray:
         return tok._encode_text(chunk.buf, chunk.words, 0, chunk.length, chunk.matches)

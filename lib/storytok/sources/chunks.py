@@ -177,20 +177,22 @@ def read_full(readinto, view: memoryview) -> int:
 
 
 def iter_stream_chunks(readinto, matcher: SpecialMatcher, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-                       start_byte: int = 0, size: int | None = None, *, path: str = "") -> Iterator[Chunk]:
+                       start_byte: int = 0, size: int | None = None, *, path: str = "",
+                       taper: int | None = None) -> Iterator[Chunk]:
     """Chunks of a binary stream positioned at start_byte (a chunk end), read with
     `readinto` straight into padded buffers; size None when it is not known up front (a
     compressed stream): the end is where a read comes back short.
 
     The text a chunk is cut from is always the bytes [offset, offset + L), L depending only
     on the offset (chunk_target, doubled while no safe cut is found), so a run started at
-    any chunk's end cuts exactly the chunks an uninterrupted run cuts after it.
+    any chunk's end cuts exactly the chunks an uninterrupted run cuts after it. `taper`, an
+    estimate of the size when it is not known, makes chunks smaller near the end too.
     """
     offset = start_byte
     carry = np.empty(0, np.uint8)     # bytes read past the last cut, starting at offset
     at_end = False
     while True:
-        want = max(chunk_target(offset, size, chunk_bytes), 1 << 16)
+        want = max(chunk_target(offset, size if size is not None else taper, chunk_bytes), 1 << 16)
         while True:
             take = min(len(carry), want)
             buf, words = padded_buffer(want)
