@@ -21,6 +21,7 @@ DEMO_VOCAB_SIZE ?= 1000
 KIND       ?= bpe
 GPT2_DIR   ?= data/gpt2
 SAMPLE_STORIES ?=
+CORPUS     ?= tinystories
 INPUT      ?=
 BENCH_MB   ?=
 BENCH_ARGS ?=
@@ -60,9 +61,10 @@ help: ## list targets and variables
 	@echo "  KIND=$(KIND)    tokenizer kind: bpe (train storytok's BPE) or gpt2-top10k (the TinyStories paper's: GPT-2's top VOCAB_SIZE tokens)"
 	@echo "  GPT2_DIR=$(GPT2_DIR)    KIND=gpt2-top10k: GPT-2's vocab.json + merges.txt (make data KIND=gpt2-top10k fetches them)"
 	@echo "  SAMPLE_STORIES=$(SAMPLE_STORIES)    KIND=gpt2-top10k: count tokens on the first N train stories (empty = all)"
-	@echo "  INPUT=$(INPUT)    make bench: input file (empty = a generated 200 MB TinyStories-like file)"
+	@echo "  CORPUS=$(CORPUS)    make bench: tinystories (200 MB make_corpus.py, vocab 10K) or webtext (400 MB make_webtext.py, vocab 32K), generated once into data/bench/"
+	@echo "  INPUT=$(INPUT)    make bench: any text file instead of the generated one (CORPUS still picks vocab and targets)"
 	@echo "  BENCH_MB=$(BENCH_MB)    make bench: size of the generated input in MB"
-	@echo "  BENCH_ARGS=$(BENCH_ARGS)    make bench: more options, e.g. --scale (2 GB peak-RSS run) or --quick"
+	@echo "  BENCH_ARGS=$(BENCH_ARGS)    make bench: more options: --quick (about a minute), --scale (2 GB / 4 GB runs), --only encode,batch, ... (stages/bench.py --help)"
 	@echo "  PYTHON=$(PYTHON)  VENV=$(VENV)    interpreter that creates the virtual environment, and where"
 
 $(STAMP): pyproject.toml
@@ -108,8 +110,9 @@ all: $(STAMP) ## data, tokenizer, encode, stats on the real files, in that order
 	$(MAKE) --no-print-directory encode
 	$(MAKE) --no-print-directory stats
 
-bench: $(STAMP) ## storytok vs tiktoken, HF tokenizers, rustbpe (INPUT=file, BENCH_MB=n, BENCH_ARGS=--scale/--quick)
-	$(PY) stages/bench.py $(if $(INPUT),--input $(INPUT)) $(if $(BENCH_MB),--mb $(BENCH_MB)) --json $(OUT)/bench.json $(BENCH_ARGS)
+bench: $(STAMP) ## storytok vs gigatoken, tiktoken, HF tokenizers, rustbpe (CORPUS=tinystories|webtext, INPUT=file, BENCH_ARGS=--quick/--scale)
+	$(PY) stages/bench.py --corpus $(CORPUS) $(if $(INPUT),--input $(INPUT)) $(if $(BENCH_MB),--mb $(BENCH_MB)) --json $(OUT)/bench.json $(BENCH_ARGS)
 
 clean: ## remove outputs (keeps data/ and .venv)
-	rm -rf $(OUT)/* .pytest_cache
+	if [ -d "$(OUT)" ]; then find "$(OUT)" -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +; fi
+	rm -rf .pytest_cache

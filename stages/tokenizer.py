@@ -3,8 +3,9 @@
 
 --train names a file, a glob, a directory or several of these, of any input kind (.txt,
 .jsonl/.ndjson, .parquet, optionally .gz/.zst; --field names the JSONL field / Parquet
-column). --kind bpe (default) writes vocab.json, merges.txt, tokenizer.json (and training.json) into
-the output directory. --kind gpt2-top10k builds the TinyStories paper's tokenizer instead:
+column). --kind bpe (default) writes vocab.json, merges.txt, tokenizer.json,
+tokenizer.tiktoken (and training.json) into the output directory. --kind gpt2-top10k builds
+the TinyStories paper's tokenizer instead:
 GPT-2's BPE (vocab.json + merges.txt from --gpt2-dir) restricted to the VOCAB_SIZE - 2 GPT-2
 tokens most frequent in the train text, plus <|endoftext|> and <|unk|> (see
 docs/gpt2_top10k.md). Skips the work when the directory already holds a tokenizer made the
@@ -65,7 +66,7 @@ def main(argv=None) -> None:
         ("vocab size", reached),
         ("merges", f"{len(tok.merges):,}"),
         ("longest tokens", ", ".join(repr(t["text"]) for t in longest_tokens(tok, 5))),
-        ("wrote", f"{args.out}/vocab.json, merges.txt, tokenizer.json"),
+        ("wrote", f"{args.out}/vocab.json, merges.txt, tokenizer.json, tokenizer.tiktoken"),
     ])
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from storytok.bpe import gpt2_files
+from storytok.bpe import gpt2_files, tiktoken_files
 from storytok.sources.chunks import (DEFAULT_CHUNK_BYTES, DOC_END, check_text_file, check_utf8, iter_chunks,
                                      safe_cut_bytes)
 from storytok.errors import StorytokError
@@ -112,20 +112,37 @@ class Tokenizer:
 
     @classmethod
     def from_dir(cls, directory) -> "Tokenizer":
-        """What save(directory) wrote: vocab.json, merges.txt and the specials in tokenizer.json.
-        A folder with a tokenizer_kind.json loads as the kind it names (gpt2-top10k: a
-        storytok.bpe.gpt2_top10k.CompactTokenizer)."""
-        directory = Path(directory)
-        if not directory.is_dir():
-            raise StorytokError(f"{directory}: no tokenizer directory (run `make tokenizer` first)")
-        if (directory / "tokenizer_kind.json").exists():
-            from storytok.bpe.gpt2_top10k import load_tokenizer_dir
-            return load_tokenizer_dir(directory)
-        specials = gpt2_files.read_special_tokens(directory / "tokenizer.json")
-        return cls.from_files(directory / "vocab.json", directory / "merges.txt", specials)
+        """The tokenizer in a folder of any kind storytok reads (what save wrote, GPT-2's files,
+        a Hugging Face tokenizer.json, a tokenizer.tiktoken, a gpt2-top10k folder: then a
+        storytok.bpe.gpt2_top10k.CompactTokenizer). The kinds are decided in one place,
+        storytok.bpe.load, which imports this module (hence the import here, not at the top)."""
+        from storytok.bpe.load import load_tokenizer_dir
+        return load_tokenizer_dir(directory)
+
+    @classmethod
+    def from_tiktoken(cls, path, special_tokens=None) -> "Tokenizer":
+        """A tiktoken rank file (`base64(token) rank` lines). The merges are the splits
+        tiktoken's own BPE finds for each token from lower ranks, so the ids equal tiktoken's.
+        special_tokens: a list (ids follow the last rank, as <|endoftext|> in tiktoken's gpt2)
+        or a dict {token: id}."""
+        vocab, merges, specials = tiktoken_files.read_tiktoken(path, special_tokens)
+        try:
+            return cls(vocab, merges, specials)
+        except StorytokError as e:
+            raise StorytokError(f"{os.fspath(path)}: {e}") from None
 
     def save(self, directory) -> None:
+        """vocab.json + merges.txt (GPT-2 format), tokenizer.json (Hugging Face) and
+        tokenizer.tiktoken (tiktoken's rank file). A tokenizer tiktoken cannot express (ids
+        not in merge order, say) gets no tokenizer.tiktoken and a StorytokWarning saying why."""
         gpt2_files.write_tokenizer_files(directory, self.vocab, self.merges, self.special_ids)
+        tiktoken_files.save_rank_file(directory, self)
+
+    def to_tiktoken(self, name: str = "storytok"):
+        """This tokenizer as a tiktoken.Encoding (GPT-2 pattern, specials with their ids), or
+        one StorytokError line: tiktoken not installed, or ids it cannot express. Encode with
+        allowed_special="all" for storytok's behaviour (tiktoken refuses specials by default)."""
+        return tiktoken_files.to_encoding(self, name)
 
     def __len__(self) -> int:
         return len(self.vocab)

@@ -3,7 +3,8 @@
 Training on the full train file takes minutes, and `make all` or `make demo` run again
 should not redo it. Next to the files `Tokenizer.save` writes, the directory gets a
 `training.json` recording what it was trained from (input size and mtime, vocab size,
-special tokens); when those still match, training is skipped.
+special tokens); when those still match, training is skipped (a folder trained before
+`save` wrote tokenizer.tiktoken gets that file added; nothing else changes).
 
 The directory is assembled under a temporary name and swapped in whole, so a run killed
 during training or saving leaves the previous tokenizer (or none), never a mix of old
@@ -21,6 +22,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from storytok.bpe import tiktoken_files
 from storytok.errors import StorytokError
 from storytok.fsutil import read_json, remove_quietly, replace_dir, tmp_path, write_json_atomic
 from storytok.sources.inputs import EOT, check_text_input, check_vocab_size
@@ -75,6 +77,8 @@ def train_into_dir(train_path, vocab_size: int, directory: Path, *, workers: int
         record["field"] = field
     if not force and _same_training(read_json(directory / TRAINING_RECORD), record):
         tok = load_tokenizer(directory)
+        if not (directory / tiktoken_files.FILE_NAME).exists():   # trained before save wrote it
+            tiktoken_files.save_rank_file(directory, tok)
         return TrainReport(directory, tok, vocab_size, input_bytes=source.input_bytes, up_to_date=True)
 
     t0 = time.perf_counter()

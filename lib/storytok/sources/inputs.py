@@ -51,16 +51,16 @@ def check_vocab_size(vocab_size: int) -> None:
 
 
 def load_tokenizer(directory: Path):
-    """The pipeline's tokenizer from `directory`: must exist, load, have `<|endoftext|>`
-    as a special token (it separates stories) and fit uint16."""
-    from storytok import Tokenizer
+    """The pipeline's tokenizer from `directory` (any kind storytok.bpe.load reads): must
+    exist, load, have `<|endoftext|>` as a special token (it separates stories) and fit uint16."""
+    from storytok.bpe.load import load_tokenizer_dir   # imports the kernels: only when a stage needs them
 
     directory = Path(directory)
     if not directory.is_dir() or not any(directory.iterdir()):
         raise StorytokError(f"{directory}: no tokenizer here; run `make tokenizer` first "
                             f"(or pass the directory that holds vocab.json, merges.txt, tokenizer.json)")
     try:
-        tok = Tokenizer.from_dir(directory)
+        tok = load_tokenizer_dir(directory)
     except StorytokError as e:
         raise StorytokError(f"{e}; retrain it with `make tokenizer`") from None
     if EOT not in tok.special_ids:
