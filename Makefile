@@ -8,6 +8,9 @@ STAMP  := $(VENV)/.installed
 OUT        ?= encoded_datasets
 TRAIN      ?= data/TinyStoriesV2-GPT4-train.txt
 VALID      ?= data/TinyStoriesV2-GPT4-valid.txt
+NAME       ?= tinystories
+FIELD      ?= text
+SKIP_BAD_DOCS ?=
 VOCAB_SIZE ?= 10000
 SPLITS     ?= train valid
 WORKERS    ?=
@@ -23,9 +26,13 @@ INPUT      ?=
 BENCH_MB   ?=
 BENCH_ARGS ?=
 
-# Input file of each split named in SPLITS (recursive, so TRAIN=/VALID= on the command line apply).
+# Input of each split named in SPLITS (recursive, so TRAIN=/VALID= on the command line apply):
+# files, globs or directories, several separated by spaces; quoted so the shell leaves globs alone.
 INPUT_train = $(TRAIN)
 INPUT_valid = $(VALID)
+SPLIT_INPUTS = $(foreach s,$(SPLITS),$(if $(strip $(INPUT_$(s))),$(foreach f,$(INPUT_$(s)),'$(s)=$(f)'),'$(s)='))
+TRAIN_ARGS = --train $(foreach f,$(TRAIN),'$(f)')
+INPUT_ARGS = --field '$(FIELD)' $(if $(filter-out 0 no false,$(SKIP_BAD_DOCS)),--skip-bad-docs)
 WORKERS_ARG = $(if $(WORKERS),--workers $(WORKERS))
 # KIND=gpt2-top10k: make data also fetches GPT-2's vocab.json + merges.txt into GPT2_DIR.
 DATA_GPT2_ARGS = $(if $(filter gpt2-top10k,$(KIND)),--gpt2 --gpt2-dir $(GPT2_DIR))
@@ -38,8 +45,11 @@ help: ## list targets and variables
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-12s %s\n", $$1, $$2}'
 	@echo
 	@echo "variables (current value):"
-	@echo "  TRAIN=$(TRAIN)    train text (make tokenizer, make encode)"
-	@echo "  VALID=$(VALID)    valid text (make encode)"
+	@echo "  TRAIN=$(TRAIN)    train input (make tokenizer, make encode): file(s), glob(s) or directories; .txt, .jsonl, .ndjson, .parquet, optionally .gz/.zst"
+	@echo "  VALID=$(VALID)    valid input (make encode), as TRAIN"
+	@echo "  FIELD=$(FIELD)    JSONL field / Parquet column holding the text"
+	@echo "  SKIP_BAD_DOCS=$(SKIP_BAD_DOCS)    1: a null or missing text is an empty document (counted), not an error"
+	@echo "  NAME=$(NAME)    corpus name: OUT/NAME_<split>_uint16.npy, OUT/NAME_<split>_offsets.npy"
 	@echo "  OUT=$(OUT)    where Parquet parts, .npy arrays and stats.json go"
 	@echo "  TOKENIZER=$(TOKENIZER)    tokenizer directory (written by make tokenizer, read by encode/stats)"
 	@echo "  VOCAB_SIZE=$(VOCAB_SIZE)    tokenizer size, at most 65536 (bpe: 256 bytes + merges + <|endoftext|>; gpt2-top10k: kept tokens + <|endoftext|> + <|unk|>)"
@@ -86,13 +96,13 @@ data: $(STAMP) ## download TinyStories V2 train + valid into data/, + GPT-2's fi
 	$(PY) stages/data.py --out-dir data $(DATA_GPT2_ARGS)
 
 tokenizer: $(STAMP) ## train the BPE (or KIND=gpt2-top10k: GPT-2's top tokens) on TRAIN into TOKENIZER (skipped when up to date)
-	$(PY) stages/tokenizer.py --kind $(KIND) --gpt2-dir $(GPT2_DIR) $(SAMPLE_ARG) --train $(TRAIN) --vocab-size $(VOCAB_SIZE) --out $(TOKENIZER) $(WORKERS_ARG)
+	$(PY) stages/tokenizer.py --kind $(KIND) --gpt2-dir $(GPT2_DIR) $(SAMPLE_ARG) $(TRAIN_ARGS) $(INPUT_ARGS) --vocab-size $(VOCAB_SIZE) --out $(TOKENIZER) $(WORKERS_ARG)
 
 encode: $(STAMP) ## encode SPLITS into OUT/parquet/<split>/ (resumes after an interruption)
-	$(PY) stages/encode.py --tokenizer $(TOKENIZER) --out-dir $(OUT) $(WORKERS_ARG) $(foreach s,$(SPLITS),$(s)=$(INPUT_$(s)))
+	$(PY) stages/encode.py --tokenizer $(TOKENIZER) --out-dir $(OUT) $(WORKERS_ARG) $(INPUT_ARGS) $(SPLIT_INPUTS)
 
-stats: $(STAMP) ## OUT/tinystories_<split>_uint16.npy + _offsets.npy + stats.json
-	$(PY) stages/stats.py --tokenizer $(TOKENIZER) --out-dir $(OUT) $(SPLITS)
+stats: $(STAMP) ## OUT/NAME_<split>_uint16.npy + _offsets.npy + stats.json
+	$(PY) stages/stats.py --tokenizer $(TOKENIZER) --out-dir $(OUT) --name '$(NAME)' $(SPLITS)
 
 all: $(STAMP) ## data, tokenizer, encode, stats on the real files, in that order
 	$(MAKE) --no-print-directory data

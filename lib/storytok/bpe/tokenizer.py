@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from storytok.bpe import gpt2_files, tiktoken_files
-from storytok.sources.chunks import DEFAULT_CHUNK_BYTES, check_text_file, check_utf8, iter_chunks, safe_cut_bytes
+from storytok.sources.chunks import (DEFAULT_CHUNK_BYTES, DOC_END, check_text_file, check_utf8, iter_chunks,
+                                     safe_cut_bytes)
 from storytok.errors import StorytokError
 from storytok.kernels.bpe_encode import build_merge_table, encode_segments, new_front_cache
 from storytok.kernels.spantable import table_new
@@ -170,11 +171,24 @@ class Tokenizer:
         if matches is None:
             matches = self._matcher.find(buf, words, start, end)
         starts, ends, after = self._matcher.segments(matches, start, end)
-        special = self._special_index_to_id[np.maximum(after, 0)] if len(self._special_index_to_id) else after
-        special[after < 0] = -1
+        return self._encode_segments(buf, words, starts, ends, after)
+
+    def _encode_segments(self, buf, words, starts, ends, after, doc_end: int = -1) -> np.ndarray:
+        """ids of the text segments buf[starts[k]:ends[k]] (valid UTF-8 in a padded buffer),
+        each followed by what after[k] names: a special token (its index in
+        self.special_tokens), DOC_END (the id doc_end: the pipeline's separator, or the batch
+        API's end-of-document marker) or NO_SPECIAL. The one seam through which the batch API
+        and the pipeline (storytok.bpe.batch) reach the encoder and its per-thread caches.
+        """
+        special = np.full(after.shape, -1, np.int64)
+        is_special = after >= 0
+        if is_special.any():
+            special[is_special] = self._special_index_to_id[after[is_special]]
+        special[after == DOC_END] = doc_end
         t = self._threads.get()
-        if t.out.size < end - start or t.out.dtype != self.token_dtype():
-            t.out = np.empty(max(end - start, 1), self.token_dtype())  # at most one id per byte
+        need = int((ends - starts).sum()) + len(starts)   # at most one id per byte, plus one after each segment
+        if t.out.size < need or t.out.dtype != self.token_dtype():
+            t.out = np.empty(max(need, 1), self.token_dtype())
         n, t.rows, t.arena, t.ids = encode_segments(
             buf, words, starts, ends, special, self._classes, self._byte_ids, *self._merge_table,
             t.rows, t.arena, t.meta, t.ids, t.ids_used, t.front, t.out)
@@ -193,14 +207,32 @@ class Tokenizer:
         except UnicodeEncodeError:  # lone surrogates: replaced by U+FFFD, as tiktoken does
             return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
 
+    def _encode_str_all_cores(self, text: str, workers: int | None = None) -> np.ndarray:
+        """The ids of text, on all cores when it is large enough to be worth splitting."""
+        from storytok.bpe import batch
+        return batch.encode_text(self, text, workers=workers)
+
     def encode(self, text: str) -> list[int]:
-        return self._encode_bytes(self._utf8(text)).tolist()
+        return self._encode_str_all_cores(text).tolist()
 
     def encode_to_numpy(self, text: str, dtype=np.uint16) -> np.ndarray:
         dtype = np.dtype(dtype)
         if np.issubdtype(dtype, np.integer) and len(self._tok_len) - 1 > np.iinfo(dtype).max:
             raise StorytokError(f"ids go up to {len(self._tok_len) - 1}, which does not fit {dtype.name}")
-        return self._encode_bytes(self._utf8(text)).astype(dtype, copy=False)
+        return self._encode_str_all_cores(text).astype(dtype, copy=False)
+
+    def encode_batch(self, texts, *, workers: int | None = None) -> list[np.ndarray]:
+        """One id array per text, each equal to encode_to_numpy(text) (specials matched), on
+        all cores; no Python int per token (storytok.bpe.batch)."""
+        from storytok.bpe import batch
+        return batch.encode_batch(self, texts, workers=workers)
+
+    def encode_arrow(self, array, *, workers: int | None = None, ordinary: bool = True):
+        """Arrow strings in, a pyarrow list<uint16> array out (list<int32> past 65,536 ids),
+        a row per document; ordinary=True leaves special tokens in the text unmatched
+        (storytok.bpe.batch)."""
+        from storytok.bpe import batch
+        return batch.encode_arrow(self, array, workers=workers, ordinary=ordinary)
 
     def encode_iterable(self, iterable: Iterable[str]) -> Iterator[int]:
         """encode("".join(iterable)), lazily: memory stays bounded by the largest piece.
