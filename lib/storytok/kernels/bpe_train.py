@@ -1,21 +1,26 @@
 """The BPE merge loop over distinct pre-tokens: local pair-count updates and a lazy max-heap.
 
 Input is every distinct pre-token's bytes back to back plus how often it occurs. Memory is
-linear in the total length of the distinct pre-tokens (S symbols), never in the corpus:
+linear in the total length S of the distinct pre-tokens, never in the corpus:
 
-* Each word is a run of cells, two int32 per symbol: the token id and the id of the pair it
-  starts (its pair with the next symbol; -1 at the word's end). Words of one byte have no
-  pair and are dropped up front.
+* Every byte of every word (of two or more bytes) is a cell of three int32: its token, the
+  id of the pair it starts (with the next live cell of the word; -1 at the word's end) and
+  the word's index (for its count). A boundary cell precedes each word. Merging never moves
+  cells: the left cell of a merged pair takes the new token and the right one dies, keeping
+  a jump to its live neighbours, so a position stays valid for the whole run.
 * A pair id indexes flat arrays: left, right, count, and where its occurrence list lives.
   Byte pairs get ids from a 256x256 table; every later pair contains the newest token, so
   the pairs a merge creates are found through two per-step arrays indexed by the neighbour
   token (left_id[x] = id of (x, new), right_id[y] = id of (new, y)): no hash table at all.
-* A pair only gains occurrences in the step that creates it, so its occurrence list (the
-  words holding it, each once) is written once, contiguously, into one int32 array; lists
-  of merged pairs are dead and get compacted away when the array fills.
-* Merging pair p = (a, b) visits the words on p's list and rewrites each in place. At each
-  site only the neighbours change: (x, a) and (b, y) lose the word's count, (x, new) and
-  (new, y) gain it; an entry whose word no longer holds p (a stale one) is skipped.
+* An occurrence list holds the cell positions where the pair started, ascending. A pair
+  only gains occurrences in the step that creates it, so its list is written once,
+  contiguously, into one int32 array; lists of merged pairs are dead and get compacted
+  away when the array fills.
+* Merging pair p = (a, b) walks p's list: a position whose cell no longer starts p (an
+  earlier merge took one of its symbols) is skipped after one look at the cell, which was
+  prefetched. At each site only the neighbours change: (x, a) and (b, y) lose the word's
+  count, (x, new) and (new, y) gain it. Walking the list in ascending order merges
+  left to right, as the rules say ("aaa" merges once).
 * Only new pairs gain counts, so each pair is pushed on the heap once, when created; counts
   that fall leave the entry an upper bound. A popped entry whose count is stale is pushed
   again at its current count, so the first exact entry popped is the true maximum of
@@ -29,8 +34,11 @@ from storytok.kernels.arrays import grown
 from storytok.kernels.prefetch import prefetch
 
 _B56 = np.uint64(56)
-AHEAD = 16   # occurrence-list entries between prefetching a word's cells and visiting them
-HEADER = 4   # int32 cells before a word's symbols: length, unused, count low, count high
+AHEAD = 32   # occurrence-list entries between prefetching a cell and visiting it
+CELL = 3     # int32 per cell: (token, pair id, word) alive; (DEAD, next, previous) dead
+DEAD = -1
+BATCH = 1 << 14  # occurrences visited between checks for room
+BOUNDARY = -2
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -129,8 +137,21 @@ def _compact_occ(occ, p_os, p_ol, p_cnt, n_pairs):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _word_count(cells, w):
-    return (np.int64(cells[w + 3]) << 32) | (np.int64(cells[w + 2]) & 0xFFFFFFFF)
+def _next_alive(cells, i):
+    """The first cell after i that is alive or a word boundary; dead cells hold a jump forward."""
+    j = i + 1
+    while cells[CELL * j] == DEAD:
+        j = cells[CELL * j + 1]
+    return j
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _prev_alive(cells, i):
+    """The last cell before i that is alive or a word boundary; dead cells hold a jump back."""
+    j = i - 1
+    while cells[CELL * j] == DEAD:
+        j = cells[CELL * j + 2]
+    return j
 
 
 @njit(cache=True, nogil=True)
@@ -142,27 +163,37 @@ def train_merges(data, starts, counts, n_merges, progress):
     of merges done so far (read by a watcher thread for the progress bar).
     """
     n_in = counts.shape[0]
-    # ---- words of two or more bytes, each a run of int32 cells at its position w:
-    # [length, unused, count low, count high] then (token, pair id) per symbol.
-    n_cells = 0
+    # ---- cells: a boundary, then one cell per byte, for every word of two or more bytes
+    n_words = 0
+    n_pos = 1
     for k in range(n_in):
         ln = starts[k + 1] - starts[k]
         if ln >= 2 and counts[k] > 0:
-            n_cells += HEADER + 2 * ln
-    if n_cells >= 1 << 31:
-        raise ValueError("the distinct pre-tokens hold over 2**30 bytes: too many for the merge loop's int32 positions")
-    cells = np.empty(n_cells, np.int32)
+            n_words += 1
+            n_pos += 1 + ln
+    if CELL * n_pos >= 1 << 31:
+        raise ValueError("the distinct pre-tokens hold over 700 million bytes, too many for the merge loop's int32 cells")
+    cells = np.empty(CELL * n_pos, np.int32)
+    wcount = np.empty(max(n_words, 1), np.int64)
     w = 0
+    pos = 0
     for k in range(n_in):
         s, e = starts[k], starts[k + 1]
         if e - s >= 2 and counts[k] > 0:
-            cells[w] = e - s
-            cells[w + 1] = 0
-            cells[w + 2] = np.int32(counts[k] & 0xFFFFFFFF)
-            cells[w + 3] = np.int32(counts[k] >> 32)
-            for i in range(e - s):
-                cells[w + HEADER + 2 * i] = data[s + i]
-            w += HEADER + 2 * (e - s)
+            wcount[w] = counts[k]
+            cells[CELL * pos] = BOUNDARY
+            cells[CELL * pos + 1] = -1
+            cells[CELL * pos + 2] = w
+            pos += 1
+            for i in range(s, e):
+                cells[CELL * pos] = data[i]
+                cells[CELL * pos + 1] = -1
+                cells[CELL * pos + 2] = w
+                pos += 1
+            w += 1
+    cells[CELL * pos] = BOUNDARY
+    cells[CELL * pos + 1] = -1
+    cells[CELL * pos + 2] = -1
 
     # ---- token byte strings, for the tie-break
     n_tok = 256 + max(n_merges, 0)
@@ -177,7 +208,7 @@ def train_merges(data, starts, counts, n_merges, progress):
         tok_bytes[t] = t
     tok_used = 256
 
-    # ---- byte pairs: ids, counts, occurrence lists (CSR in id order)
+    # ---- byte pairs: ids, counts, occurrence lists (CSR in id order, positions ascending)
     cap = 1 << 16
     p_a = np.empty(cap, np.int32)
     p_b = np.empty(cap, np.int32)
@@ -185,45 +216,33 @@ def train_merges(data, starts, counts, n_merges, progress):
     p_os = np.zeros(cap, np.int64)
     p_ol = np.zeros(cap, np.int64)
     byte_pair = np.full(1 << 16, -1, np.int32)
-    last_w = np.full(cap, -1, np.int64)
     n_pairs = 0
-    w = 0
-    while w < n_cells:
-        n = cells[w]
-        c = _word_count(cells, w)
-        for i in range(w + HEADER, w + HEADER + 2 * (n - 1), 2):
-            key = (cells[i] << 8) | cells[i + 2]
+    for i in range(n_pos - 1):
+        x = cells[CELL * i]
+        y = cells[CELL * (i + 1)]
+        if x >= 0 and y >= 0:
+            key = (x << 8) | y
             q = byte_pair[key]
             if q < 0:
                 q = n_pairs
                 byte_pair[key] = q
-                p_a[q] = cells[i]
-                p_b[q] = cells[i + 2]
+                p_a[q] = x
+                p_b[q] = y
                 n_pairs += 1
-            cells[i + 1] = q
-            p_cnt[q] += c
-            if last_w[q] != w:
-                last_w[q] = w
-                p_ol[q] += 1
-        cells[w + HEADER + 2 * n - 1] = -1
-        w += HEADER + 2 * n
+            cells[CELL * i + 1] = q
+            p_cnt[q] += wcount[cells[CELL * i + 2]]
+            p_ol[q] += 1
     n_occ = 0
     for q in range(n_pairs):
         p_os[q] = n_occ
         n_occ += p_ol[q]
     occ = np.empty(max(n_occ + n_occ // 2, 1024), np.int32)
     fill = p_os[:n_pairs].copy()
-    last_w[:] = -1
-    w = 0
-    while w < n_cells:
-        n = cells[w]
-        for i in range(w + HEADER + 1, w + HEADER + 2 * (n - 1), 2):
-            q = cells[i]
-            if last_w[q] != w:
-                last_w[q] = w
-                occ[fill[q]] = w
-                fill[q] += 1
-        w += HEADER + 2 * n
+    for i in range(n_pos - 1):
+        q = cells[CELL * i + 1]
+        if cells[CELL * i] >= 0 and q >= 0:
+            occ[fill[q]] = i
+            fill[q] += 1
 
     # ---- the heap: one entry per pair with a positive count
     hcap = max(1024, 2 * n_pairs)
@@ -244,8 +263,7 @@ def train_merges(data, starts, counts, n_merges, progress):
     right_id = np.empty(n_tok, np.int32)
     right_step = np.full(n_tok, -1, np.int32)
     rec_q = np.empty(1024, np.int32)
-    rec_w = np.empty(1024, np.int32)
-    step_last = np.empty(1024, np.int64)     # by new pair: last word recorded for it
+    rec_i = np.empty(1024, np.int32)
     out_a = np.empty(max(n_merges, 0), np.int64)
     out_b = np.empty(max(n_merges, 0), np.int64)
 
@@ -291,117 +309,110 @@ def train_merges(data, starts, counts, n_merges, progress):
         n_rec = 0
         o_lo = p_os[p]
         o_hi = o_lo + p_ol[p]
+        # Room for the step's new pairs (at most two per token: (x, new) and (new, y)) and, per
+        # batch, for its records, made before the loops: an array reassigned inside a loop costs
+        # Numba an atomic reference count update per iteration.
+        if n_pairs + 2 * new + 2 > cap:
+            ncap = max(2 * cap, n_pairs + 2 * new + 2)
+            p_a = grown(p_a, n_pairs, ncap)
+            p_b = grown(p_b, n_pairs, ncap)
+            p_cnt = grown(p_cnt, n_pairs, ncap)
+            p_os = grown(p_os, n_pairs, ncap)
+            p_ol = grown(p_ol, n_pairs, ncap)
+            cap = p_a.shape[0]
         for k in range(o_lo, min(o_lo + AHEAD, o_hi)):
-            prefetch(cells, occ[k])
-        for k in range(o_lo, o_hi):
-            if k + AHEAD < o_hi:
-                prefetch(cells, occ[k + AHEAD])
-            w = occ[k]
-            n = cells[w]
-            s = w + HEADER
-            e = s + 2 * n                      # cells of the word's symbols: s, s + 2, ..., e - 2
-            i = s
-            while i < e - 2 and cells[i + 1] != p:
-                i += 2
-            if i >= e - 2:
-                continue                       # stale: an earlier merge took the pair here
-            c = _word_count(cells, w)
-            # Room for this word's new pairs and records before touching anything.
-            need = n_pairs + n
-            if need > cap:
-                ncap = max(2 * cap, need)
-                p_a = grown(p_a, n_pairs, ncap)
-                p_b = grown(p_b, n_pairs, ncap)
-                p_cnt = grown(p_cnt, n_pairs, ncap)
-                p_os = grown(p_os, n_pairs, ncap)
-                p_ol = grown(p_ol, n_pairs, ncap)
-                cap = p_a.shape[0]
-            if need - first_new > step_last.shape[0]:
-                step_last = grown(step_last, n_pairs - first_new, need - first_new)
-            if n_rec + 2 * n > rec_q.shape[0]:
-                rec_q = grown(rec_q, n_rec, n_rec + 2 * n)
-                rec_w = grown(rec_w, n_rec, n_rec + 2 * n)
-            o = i                              # output cell; the cells before i stay as they are
-            while i < e:
-                if cells[i + 1] == p:
-                    if o > s:                  # (x, a) becomes (x, new)
-                        p_cnt[cells[o - 1]] -= c
-                        x = cells[o - 2]
-                        if left_step[x] != step:
-                            q = n_pairs
-                            n_pairs += 1
-                            p_a[q] = x
-                            p_b[q] = new
-                            p_cnt[q] = 0
-                            step_last[q - first_new] = -1
-                            left_step[x] = step
-                            left_id[x] = q
-                        q = left_id[x]
-                        p_cnt[q] += c
-                        if step_last[q - first_new] != w:
-                            step_last[q - first_new] = w
-                            rec_q[n_rec] = q
-                            rec_w[n_rec] = w
-                            n_rec += 1
-                        cells[o - 1] = q
-                    nq = -1
-                    if i + 4 < e:              # (b, y) becomes (new, y)
-                        p_cnt[cells[i + 3]] -= c
-                        y = cells[i + 4]
-                        if right_step[y] != step:
-                            q = n_pairs
-                            n_pairs += 1
-                            p_a[q] = new
-                            p_b[q] = y
-                            p_cnt[q] = 0
-                            step_last[q - first_new] = -1
-                            right_step[y] = step
-                            right_id[y] = q
-                        nq = right_id[y]
-                        p_cnt[nq] += c
-                        if step_last[nq - first_new] != w:
-                            step_last[nq - first_new] = w
-                            rec_q[n_rec] = nq
-                            rec_w[n_rec] = w
-                            n_rec += 1
-                    cells[o] = new
-                    cells[o + 1] = nq
-                    i += 4
-                else:
-                    cells[o] = cells[i]
-                    cells[o + 1] = cells[i + 1]
-                    i += 2
-                o += 2
-            cells[w] = (o - s) >> 1
+            prefetch(cells, CELL * occ[k])
+        b_lo = o_lo
+        while b_lo < o_hi:
+            b_hi = min(b_lo + BATCH, o_hi)
+            if n_rec + 2 * (b_hi - b_lo) > rec_q.shape[0]:
+                rec_q = grown(rec_q, n_rec, n_rec + 2 * (b_hi - b_lo))
+                rec_i = grown(rec_i, n_rec, n_rec + 2 * (b_hi - b_lo))
+            for k in range(b_lo, b_hi):
+                # Two-stage prefetch: an occurrence's cell AHEAD entries early, its word's count
+                # (whose index is in the cell) half as early.
+                if k + AHEAD < o_hi:
+                    prefetch(cells, CELL * occ[k + AHEAD])
+                if k + AHEAD // 2 < o_hi:
+                    prefetch(wcount, cells[CELL * occ[k + AHEAD // 2] + 2])
+                i = occ[k]
+                if cells[CELL * i + 1] != p or cells[CELL * i] < 0:
+                    continue                       # stale: an earlier merge took the pair here
+                # Merge the cells i (a) and j (b): i becomes the new token, j dies.
+                c = wcount[cells[CELL * i + 2]]
+                j = _next_alive(cells, i)
+                y = _next_alive(cells, j)
+                x = _prev_alive(cells, i)
+                if cells[CELL * x] >= 0:           # (x, a) becomes (x, new)
+                    p_cnt[cells[CELL * x + 1]] -= c
+                    t = cells[CELL * x]
+                    if left_step[t] != step:
+                        q = n_pairs
+                        n_pairs += 1
+                        p_a[q] = t
+                        p_b[q] = new
+                        p_cnt[q] = 0
+                        left_step[t] = step
+                        left_id[t] = q
+                    q = left_id[t]
+                    p_cnt[q] += c
+                    cells[CELL * x + 1] = q
+                    rec_q[n_rec] = q
+                    rec_i[n_rec] = x
+                    n_rec += 1
+                nq = -1
+                if cells[CELL * y] >= 0:           # (b, y) becomes (new, y)
+                    p_cnt[cells[CELL * j + 1]] -= c
+                    t = cells[CELL * y]
+                    if right_step[t] != step:
+                        q = n_pairs
+                        n_pairs += 1
+                        p_a[q] = new
+                        p_b[q] = t
+                        p_cnt[q] = 0
+                        right_step[t] = step
+                        right_id[t] = q
+                    nq = right_id[t]
+                    p_cnt[nq] += c
+                    rec_q[n_rec] = nq
+                    rec_i[n_rec] = i
+                    n_rec += 1
+                cells[CELL * i] = new
+                cells[CELL * i + 1] = nq
+                cells[CELL * j] = DEAD             # a dead cell jumps to its live neighbours
+                cells[CELL * j + 1] = y
+                cells[CELL * j + 2] = i
+                if j != i + 1:                     # shortcut the older dead cells next to i
+                    cells[CELL * (i + 1) + 1] = y
+            b_lo = b_hi
         p_cnt[p] = 0
 
-        # Occurrence lists of the new pairs, appended in id order (a counting sort of the records).
+        # Occurrence lists of the new pairs, appended in id order (a stable counting sort of
+        # the records, so each list keeps its positions ascending).
         n_new = n_pairs - first_new
         if n_occ + n_rec > occ.shape[0]:
             n_occ = _compact_occ(occ, p_os, p_ol, p_cnt, first_new)
             if n_occ + n_rec > occ.shape[0]:
                 occ = grown(occ, n_occ, n_occ + n_rec + (n_occ + n_rec) // 2)
-        for j in range(n_new):
-            p_ol[first_new + j] = 0
+        for q in range(first_new, n_pairs):
+            p_ol[q] = 0
         for r in range(n_rec):
             p_ol[rec_q[r]] += 1
         top = n_occ
-        for j in range(n_new):
-            q = first_new + j
+        for q in range(first_new, n_pairs):
             p_os[q] = top
             top += p_ol[q]
             p_ol[q] = 0
         for r in range(n_rec):
             q = rec_q[r]
-            occ[p_os[q] + p_ol[q]] = rec_w[r]
+            occ[p_os[q] + p_ol[q]] = rec_i[r]
             p_ol[q] += 1
         n_occ = top
 
         # The new pairs go on the heap, once each.
         h_cnt = grown(h_cnt, hn, hn + n_new)
         h_id = grown(h_id, hn, hn + n_new)
-        for j in range(n_new):
-            q = first_new + j
+        for q in range(first_new, n_pairs):
             if p_cnt[q] > 0:
                 _heap_push(h_cnt, h_id, hn, p_cnt[q], q, p_a, p_b, tok_pre, tok_len, tok_off, tok_bytes)
                 hn += 1
