@@ -11,6 +11,7 @@ plus a small cache per thread, and the merge loop works on the distinct pre-toke
 """
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import warnings
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from storytok.errors import StorytokError, StorytokWarning
-from storytok.kernels.bpe_train import train_merges
+from storytok.kernels.bpe_train import CELL, train_merges
 from storytok.kernels.count import count_pretokens, new_front, new_spill
 from storytok.kernels.counttable import count_table_add, count_table_extract, count_table_new
 from storytok.parallel import PerThread, ordered_map, resolve_workers
@@ -168,13 +169,24 @@ def train_from_counts(counts: PretokenCounts, vocab_size: int, special_tokens: l
     specials = SpecialMatcher(list(special_tokens or [])).tokens
     _check_vocab_size(vocab_size, specials)
     n_merges = int(vocab_size) - 256 - len(specials)
+    lens = np.diff(counts.starts)
+    kept = (lens >= 2) & (counts.counts > 0)
+    if CELL * (int(lens[kept].sum()) + int(kept.sum()) + 1) >= 1 << 31:
+        raise StorytokError(f"{source}: its distinct pre-tokens hold {int(lens.sum()):,} bytes, more than the merge "
+                            f"loop's int32 positions can address (about 700 million); train on a sample of it")
     left, right = _run_merges(counts, n_merges, progress)
 
     vocab = {i: bytes([i]) for i in range(256)}
     merges = []
-    for a, b in zip(left.tolist(), right.tolist()):
-        merges.append((vocab[a], vocab[b]))
-        vocab[len(vocab)] = vocab[a] + vocab[b]
+    gc_was_on = gc.isenabled()
+    gc.disable()   # tens of thousands of new tuples would set off full collections over every live object
+    try:
+        for a, b in zip(left.tolist(), right.tolist()):
+            merges.append((vocab[a], vocab[b]))
+            vocab[len(vocab)] = vocab[a] + vocab[b]
+    finally:
+        if gc_was_on:
+            gc.enable()
     for s in specials:
         vocab[len(vocab)] = s.encode("utf-8")
     if len(merges) < n_merges:
