@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from storytok.errors import StorytokError, StorytokWarning
-from storytok.kernels.bpe_train import CELL, train_merges
+from storytok.kernels.bpe_train import MAX_POSITIONS, train_merges
 from storytok.kernels.count import count_pretokens, new_front, new_spill
 from storytok.kernels.counttable import count_table_add, count_table_extract, count_table_new
 from storytok.parallel import PerThread, ordered_map, resolve_workers
@@ -93,7 +93,8 @@ class PretokenCounter:
 
     def _flush(self, recs: np.ndarray, rec_arena: np.ndarray, meta: np.ndarray) -> None:
         with self._lock:
-            self._rows, self._arena = count_table_add(self._rows, self._arena, self._meta, recs, rec_arena, int(meta[0]))
+            self._rows, self._arena = count_table_add(self._rows, self._arena, self._meta, recs, rec_arena,
+                                                      int(meta[0]), int(meta[1]))
         meta[:] = 0
 
     def result(self) -> PretokenCounts:
@@ -171,9 +172,9 @@ def train_from_counts(counts: PretokenCounts, vocab_size: int, special_tokens: l
     n_merges = int(vocab_size) - 256 - len(specials)
     lens = np.diff(counts.starts)
     kept = (lens >= 2) & (counts.counts > 0)
-    if CELL * (int(lens[kept].sum()) + int(kept.sum()) + 1) >= 1 << 31:
+    if int(lens[kept].sum()) + int(kept.sum()) + 1 > MAX_POSITIONS:
         raise StorytokError(f"{source}: its distinct pre-tokens hold {int(lens.sum()):,} bytes, more than the merge "
-                            f"loop's int32 positions can address (about 700 million); train on a sample of it")
+                            f"loop can address (about 500 million); train on a sample of it")
     left, right = _run_merges(counts, n_merges, progress)
 
     vocab = {i: bytes([i]) for i in range(256)}

@@ -38,6 +38,7 @@ AHEAD = 32   # occurrence-list entries between prefetching a cell and visiting i
 CELL = 3     # int32 per cell: (token, pair id, word) alive; (DEAD, next, previous) dead
 DEAD = -1
 BATCH = 1 << 14  # occurrences visited between checks for room
+MAX_POSITIONS = 1 << 29   # cells; keeps cell indices and occurrence lists (at most 3 per cell) in int32
 BOUNDARY = -2
 
 
@@ -171,8 +172,8 @@ def train_merges(data, starts, counts, n_merges, progress):
         if ln >= 2 and counts[k] > 0:
             n_words += 1
             n_pos += 1 + ln
-    if CELL * n_pos >= 1 << 31:
-        raise ValueError("the distinct pre-tokens hold over 700 million bytes, too many for the merge loop's int32 cells")
+    if n_pos > MAX_POSITIONS:
+        raise ValueError("the distinct pre-tokens hold over 500 million bytes, too many for the merge loop's int32 cells")
     cells = np.empty(CELL * n_pos, np.int32)
     wcount = np.empty(max(n_words, 1), np.int64)
     w = 0
@@ -213,8 +214,8 @@ def train_merges(data, starts, counts, n_merges, progress):
     p_a = np.empty(cap, np.int32)
     p_b = np.empty(cap, np.int32)
     p_cnt = np.zeros(cap, np.int64)
-    p_os = np.zeros(cap, np.int64)
-    p_ol = np.zeros(cap, np.int64)
+    p_os = np.zeros(cap, np.int32)      # occurrence lists: start in occ, length
+    p_ol = np.zeros(cap, np.int32)
     byte_pair = np.full(1 << 16, -1, np.int32)
     n_pairs = 0
     for i in range(n_pos - 1):

@@ -19,7 +19,7 @@ from numba import njit
 from storytok.kernels.counttable import COUNT, FIELDS, K0, K1, LEN_HASH
 from storytok.kernels.scanner import scan_tokens
 from storytok.kernels.prefetch import load_u64
-from storytok.kernels.spankey import _M1, _M2, _MASKS, finish_hash, span_hash_tail, span_key
+from storytok.kernels.spankey import _M1, _M2, _MASKS, finish_hash
 
 TOKEN_BLOCK = 1 << 12          # pre-tokens per scan_tokens call
 FRONT_SETS = 1 << 12           # front cache: 4096 sets x 2 ways x 32 B = 256 KB per thread
@@ -65,10 +65,15 @@ def count_pretokens(buf, words, seg_starts, seg_ends, k, pos, classes, front, sp
             for t in range(n_tok):
                 i = starts[t]
                 n = starts[t + 1] - i
-                # span_key's (hash, k0, k1), from two unaligned loads
-                k0 = np.int64(load_u64(buf, i) & _MASKS[min(n, 8)])
-                k1 = np.int64(load_u64(buf, i + 8) & _MASKS[min(max(n - 8, 0), 8)])
-                h = (k0 ^ (k1 * _M2) ^ n) * _M1
+                # span_key's (hash, k0, k1) from unaligned loads; most pre-tokens fit in k0
+                if n <= 8:
+                    k0 = np.int64(load_u64(buf, i) & _MASKS[n])
+                    k1 = np.int64(0)
+                    h = (k0 ^ n) * _M1
+                else:
+                    k0 = np.int64(load_u64(buf, i))
+                    k1 = np.int64(load_u64(buf, i + 8) & _MASKS[min(n - 8, 8)])
+                    h = (k0 ^ (k1 * _M2) ^ n) * _M1
                 if n <= 16:
                     h32 = finish_hash(h)
                     lh = n | (h32 << 32)
@@ -99,8 +104,13 @@ def count_pretokens(buf, words, seg_starts, seg_ends, k, pos, classes, front, sp
                         front[e + 6] = lh
                         front[e + 7] = 1
                 else:
-                    h = finish_hash(span_hash_tail(buf, i, i + n, h))
-                    spill_arena[used:used + n] = buf[i:i + n]
+                    # span_hash_tail and a copy, written out: a call or a slice here would cost
+                    # atomic reference counting per long pre-token
+                    for b in range(i + 16, i + n):
+                        h = (h ^ np.int64(buf[b])) * _M1
+                    h = finish_hash(h)
+                    for b in range(n):
+                        spill_arena[used + b] = buf[i + b]
                     r = n_rec * FIELDS
                     spill[r + K0] = k0
                     spill[r + K1] = used

@@ -21,7 +21,7 @@ from storytok.kernels.prefetch import prefetch
 
 FIELDS = 4
 K0, K1, LEN_HASH, COUNT = 0, 1, 2, 3
-AHEAD = 8               # records between prefetching a row and using it
+AHEAD = 16              # records between prefetching a row and using it
 MAX_LOAD_NUM, MAX_LOAD_DEN = 5, 8   # grow past 5/8 full
 
 
@@ -50,9 +50,14 @@ def _rehash(rows, new_cap):
 
 
 @njit(cache=True, nogil=True)
-def count_table_add(rows, arena, meta, recs, rec_arena, n):
+def count_table_add(rows, arena, meta, recs, rec_arena, n, rec_bytes):
     """Add the first n records of recs (flat, FIELDS per record; long keys' bytes in
-    rec_arena) to the table; returns the (possibly regrown) rows and arena."""
+    rec_arena[:rec_bytes]) to the table; returns the (possibly regrown) rows and arena.
+
+    Both grow before the loop, never inside it: an array reassigned in a loop costs an
+    atomic reference count update per iteration."""
+    if meta[1] + rec_bytes > arena.shape[0]:
+        arena = grown(arena, meta[1], meta[1] + rec_bytes)
     cap = rows.shape[0] // FIELDS
     if (meta[0] + n) * MAX_LOAD_DEN > cap * MAX_LOAD_NUM:
         new_cap = cap
@@ -85,8 +90,8 @@ def count_table_add(rows, arena, meta, recs, rec_arena, n):
                     rows[row + K1] = k1
                 else:
                     off = meta[1]
-                    arena = grown(arena, off, off + ln)
-                    arena[off:off + ln] = rec_arena[k1:k1 + ln]
+                    for b in range(ln):            # a loop, not a slice: no reference counting
+                        arena[off + b] = rec_arena[k1 + b]
                     meta[1] = off + ln
                     rows[row + K1] = off
                 meta[0] += 1
@@ -146,6 +151,7 @@ def count_table_extract(rows, arena, meta):
                 data[s + i] = (k1 >> (8 * (i - 8))) & 0xFF
         else:
             off = rows[row + K1]
-            data[s:s + ln] = arena[off:off + ln]
+            for b in range(ln):
+                data[s + b] = arena[off + b]
         k += 1
     return data, starts, counts
