@@ -28,7 +28,12 @@ from storytok.parallel import PerThread, ordered_map, resolve_workers
 from storytok.pretokenize.pretokenizer import scanner_classes
 from storytok.pretokenize.specials import SpecialMatcher
 from storytok.progress import ProgressBar
-from storytok.sources.chunks import DEFAULT_CHUNK_BYTES, Chunk, check_text_file, check_utf8, iter_chunks
+from storytok.sources.chunks import Chunk, check_text_file, check_utf8, iter_chunks
+
+# Text per counting task: small enough that a chunk's bytes are still in cache when the
+# scanner and then the counting loop read them (4 MiB cost 10% less CPU than 16 MiB on
+# both corpora), large enough that the work per Python call dwarfs the call.
+COUNT_CHUNK_BYTES = 4 << 20
 
 
 @dataclass
@@ -130,7 +135,7 @@ def count_chunks(chunks: Iterable[Chunk], workers: int | None = None,
 
 
 def count_file_pretokens(path, matcher: SpecialMatcher, workers: int | None = None, progress: bool = False,
-                         chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> PretokenCounts:
+                         chunk_bytes: int = COUNT_CHUNK_BYTES) -> PretokenCounts:
     """Every distinct pre-token of a UTF-8 text file with its count."""
     size = check_text_file(path)
     with ProgressBar(size, "counting pre-tokens", unit="bytes", enabled=progress) as bar:

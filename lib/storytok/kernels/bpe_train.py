@@ -85,7 +85,7 @@ def _heap_push(h_cnt, h_id, hn, c, q, p_a, p_b, tok_pre, tok_len, tok_off, tok_b
     while i > 0:
         par = (i - 1) >> 1
         pc = h_cnt[par]
-        if pc > c or (pc == c and not _pair_gt(q, h_id[par], p_a, p_b, tok_pre, tok_len, tok_off, tok_bytes)):
+        if pc > c or (pc == c and not _pair_gt(np.int64(q), np.int64(h_id[par]), p_a, p_b, tok_pre, tok_len, tok_off, tok_bytes)):
             break
         h_cnt[i] = pc
         h_id[i] = h_id[par]
@@ -105,10 +105,10 @@ def _heap_sift_down(h_cnt, h_id, hn, i, p_a, p_b, tok_pre, tok_len, tok_off, tok
         best = l
         r = l + 1
         if r < hn and (h_cnt[r] > h_cnt[l] or (h_cnt[r] == h_cnt[l] and _pair_gt(
-                h_id[r], h_id[l], p_a, p_b, tok_pre, tok_len, tok_off, tok_bytes))):
+                np.int64(h_id[r]), np.int64(h_id[l]), p_a, p_b, tok_pre, tok_len, tok_off, tok_bytes))):
             best = r
         bc = h_cnt[best]
-        if bc < c or (bc == c and not _pair_gt(h_id[best], q, p_a, p_b, tok_pre, tok_len, tok_off, tok_bytes)):
+        if bc < c or (bc == c and not _pair_gt(np.int64(h_id[best]), np.int64(q), p_a, p_b, tok_pre, tok_len, tok_off, tok_bytes)):
             break
         h_cnt[i] = bc
         h_id[i] = h_id[best]
@@ -156,15 +156,10 @@ def _prev_alive(cells, i):
 
 
 @njit(cache=True, nogil=True)
-def train_merges(data, starts, counts, n_merges, progress):
-    """Run up to n_merges merges; returns (left ids, right ids) of the merges made, in order.
-
-    data holds the distinct pre-tokens' bytes back to back (uint8), word k in
-    data[starts[k]:starts[k+1]], occurring counts[k] times. progress[0] is set to the number
-    of merges done so far (read by a watcher thread for the progress bar).
-    """
+def _cells_from_words(data, starts, counts):
+    """(cells, word counts, positions): a boundary cell, then one cell per byte, for every
+    word of two or more bytes; pair ids are filled in later."""
     n_in = counts.shape[0]
-    # ---- cells: a boundary, then one cell per byte, for every word of two or more bytes
     n_words = 0
     n_pos = 1
     for k in range(n_in):
@@ -195,27 +190,13 @@ def train_merges(data, starts, counts, n_merges, progress):
     cells[CELL * pos] = BOUNDARY
     cells[CELL * pos + 1] = -1
     cells[CELL * pos + 2] = -1
+    return cells, wcount, pos + 1
 
-    # ---- token byte strings, for the tie-break
-    n_tok = 256 + max(n_merges, 0)
-    tok_pre = np.zeros(n_tok, np.uint64)
-    tok_len = np.zeros(n_tok, np.int64)
-    tok_off = np.zeros(n_tok, np.int64)
-    tok_bytes = np.zeros(max(1024, 8 * n_tok), np.uint8)
-    for t in range(256):
-        tok_pre[t] = np.uint64(t) << _B56
-        tok_len[t] = 1
-        tok_off[t] = t
-        tok_bytes[t] = t
-    tok_used = 256
 
-    # ---- byte pairs: ids, counts, occurrence lists (CSR in id order, positions ascending)
-    cap = 1 << 16
-    p_a = np.empty(cap, np.int32)
-    p_b = np.empty(cap, np.int32)
-    p_cnt = np.zeros(cap, np.int64)
-    p_os = np.zeros(cap, np.int32)      # occurrence lists: start in occ, length
-    p_ol = np.zeros(cap, np.int32)
+@njit(cache=True, nogil=True)
+def _byte_pairs(cells, wcount, n_pos, p_a, p_b, p_cnt, p_os, p_ol):
+    """Ids, counts and occurrence lists (CSR in id order, positions ascending) of the byte
+    pairs; fills the cells' pair ids. Returns (occ, pairs, occurrences)."""
     byte_pair = np.full(1 << 16, -1, np.int32)
     n_pairs = 0
     for i in range(n_pos - 1):
@@ -244,6 +225,65 @@ def train_merges(data, starts, counts, n_merges, progress):
         if cells[CELL * i] >= 0 and q >= 0:
             occ[fill[q]] = i
             fill[q] += 1
+    return occ, n_pairs, n_occ
+
+
+@njit(cache=True, nogil=True)
+def _append_lists(occ, n_occ, p_os, p_ol, p_cnt, first_new, n_pairs, rec_q, rec_i, n_rec):
+    """Occurrence lists of the pairs first_new.. from the step's records, appended to occ in
+    id order (a stable counting sort, so each list keeps its positions ascending); lists
+    of dead pairs are compacted away first when occ is full. Returns (occ, used)."""
+    if n_occ + n_rec > occ.shape[0]:
+        n_occ = _compact_occ(occ, p_os, p_ol, p_cnt, first_new)
+        if n_occ + n_rec > occ.shape[0]:
+            occ = grown(occ, np.int64(n_occ), np.int64(n_occ + n_rec + (n_occ + n_rec) // 2))
+    for q in range(first_new, n_pairs):
+        p_ol[q] = 0
+    for r in range(n_rec):
+        p_ol[rec_q[r]] += 1
+    top = n_occ
+    for q in range(first_new, n_pairs):
+        p_os[q] = top
+        top += p_ol[q]
+        p_ol[q] = 0
+    for r in range(n_rec):
+        q = rec_q[r]
+        occ[p_os[q] + p_ol[q]] = rec_i[r]
+        p_ol[q] += 1
+    return occ, top
+
+
+@njit(cache=True, nogil=True)
+def train_merges(data, starts, counts, n_merges, progress):
+    """Run up to n_merges merges; returns (left ids, right ids) of the merges made, in order.
+
+    data holds the distinct pre-tokens' bytes back to back (uint8), word k in
+    data[starts[k]:starts[k+1]], occurring counts[k] times. progress[0] is set to the number
+    of merges done so far (read by a watcher thread for the progress bar).
+    """
+    cells, wcount, n_pos = _cells_from_words(data, starts, counts)
+
+    # ---- token byte strings, for the tie-break
+    n_tok = 256 + max(n_merges, 0)
+    tok_pre = np.zeros(n_tok, np.uint64)
+    tok_len = np.zeros(n_tok, np.int64)
+    tok_off = np.zeros(n_tok, np.int64)
+    tok_bytes = np.zeros(max(1024, 8 * n_tok), np.uint8)
+    for t in range(256):
+        tok_pre[t] = np.uint64(t) << _B56
+        tok_len[t] = 1
+        tok_off[t] = t
+        tok_bytes[t] = t
+    tok_used = 256
+
+    # ---- pairs: left, right, count, occurrence list (start in occ, length)
+    cap = 1 << 16
+    p_a = np.empty(cap, np.int32)
+    p_b = np.empty(cap, np.int32)
+    p_cnt = np.zeros(cap, np.int64)
+    p_os = np.zeros(cap, np.int32)
+    p_ol = np.zeros(cap, np.int32)
+    occ, n_pairs, n_occ = _byte_pairs(cells, wcount, np.int64(n_pos), p_a, p_b, p_cnt, p_os, p_ol)
 
     # ---- the heap: one entry per pair with a positive count
     hcap = max(1024, 2 * n_pairs)
@@ -256,7 +296,7 @@ def train_merges(data, starts, counts, n_merges, progress):
             h_id[hn] = q
             hn += 1
     for i in range(hn // 2 - 1, -1, -1):
-        _heap_sift_down(h_cnt, h_id, hn, i, p_a, p_b, tok_pre, tok_len, tok_off, tok_bytes)
+        _heap_sift_down(h_cnt, h_id, np.int64(hn), np.int64(i), p_a, p_b, tok_pre, tok_len, tok_off, tok_bytes)
 
     # ---- per-step state: pairs (x, new) and (new, y) by neighbour, new occurrences
     left_id = np.empty(n_tok, np.int32)
@@ -278,13 +318,13 @@ def train_merges(data, starts, counts, n_merges, progress):
             if hn > 0:
                 h_cnt[0] = h_cnt[hn]
                 h_id[0] = h_id[hn]
-                _heap_sift_down(h_cnt, h_id, hn, 0, p_a, p_b, tok_pre, tok_len, tok_off, tok_bytes)
+                _heap_sift_down(h_cnt, h_id, np.int64(hn), np.int64(0), p_a, p_b, tok_pre, tok_len, tok_off, tok_bytes)
             cur = p_cnt[q]
             if cur == c0:
                 p = q
                 break
             if cur > 0:
-                _heap_push(h_cnt, h_id, hn, cur, q, p_a, p_b, tok_pre, tok_len, tok_off, tok_bytes)
+                _heap_push(h_cnt, h_id, np.int64(hn), np.int64(cur), np.int64(q), p_a, p_b, tok_pre, tok_len, tok_off, tok_bytes)
                 hn += 1
         if p < 0:
             return out_a[:step], out_b[:step]
@@ -295,7 +335,7 @@ def train_merges(data, starts, counts, n_merges, progress):
         out_a[step] = a
         out_b[step] = b
         la, lb = tok_len[a], tok_len[b]
-        tok_bytes = grown(tok_bytes, tok_used, tok_used + la + lb)
+        tok_bytes = grown(tok_bytes, np.int64(tok_used), np.int64(tok_used + la + lb))
         tok_bytes[tok_used:tok_used + la] = tok_bytes[tok_off[a]:tok_off[a] + la]
         tok_bytes[tok_used + la:tok_used + la + lb] = tok_bytes[tok_off[b]:tok_off[b] + lb]
         tok_off[new] = tok_used
@@ -306,36 +346,32 @@ def train_merges(data, starts, counts, n_merges, progress):
         else:
             tok_pre[new] = tok_pre[a] | (tok_pre[b] >> np.uint64(8 * la))
 
-        first_new = n_pairs
-        n_rec = 0
-        o_lo = p_os[p]
-        o_hi = o_lo + p_ol[p]
         # Room for the step's new pairs (at most two per token: (x, new) and (new, y)) and, per
-        # batch, for its records, made before the loops: an array reassigned inside a loop costs
-        # Numba an atomic reference count update per iteration.
+        # batch, for its records, made here: an array reassigned inside the visiting loop would
+        # cost Numba an atomic reference count update per position.
+        first_new = n_pairs
         if n_pairs + 2 * new + 2 > cap:
             ncap = max(2 * cap, n_pairs + 2 * new + 2)
-            p_a = grown(p_a, n_pairs, ncap)
-            p_b = grown(p_b, n_pairs, ncap)
-            p_cnt = grown(p_cnt, n_pairs, ncap)
-            p_os = grown(p_os, n_pairs, ncap)
-            p_ol = grown(p_ol, n_pairs, ncap)
+            p_a = grown(p_a, np.int64(n_pairs), np.int64(ncap))
+            p_b = grown(p_b, np.int64(n_pairs), np.int64(ncap))
+            p_cnt = grown(p_cnt, np.int64(n_pairs), np.int64(ncap))
+            p_os = grown(p_os, np.int64(n_pairs), np.int64(ncap))
+            p_ol = grown(p_ol, np.int64(n_pairs), np.int64(ncap))
             cap = p_a.shape[0]
+        o_lo = np.int64(p_os[p])
+        o_hi = o_lo + p_ol[p]
         for k in range(o_lo, min(o_lo + AHEAD, o_hi)):
             prefetch(cells, CELL * occ[k])
+        n_rec = 0
         b_lo = o_lo
         while b_lo < o_hi:
             b_hi = min(b_lo + BATCH, o_hi)
             if n_rec + 2 * (b_hi - b_lo) > rec_q.shape[0]:
-                rec_q = grown(rec_q, n_rec, n_rec + 2 * (b_hi - b_lo))
-                rec_i = grown(rec_i, n_rec, n_rec + 2 * (b_hi - b_lo))
+                rec_q = grown(rec_q, np.int64(n_rec), np.int64(n_rec + 2 * (b_hi - b_lo)))
+                rec_i = grown(rec_i, np.int64(n_rec), np.int64(n_rec + 2 * (b_hi - b_lo)))
             for k in range(b_lo, b_hi):
-                # Two-stage prefetch: an occurrence's cell AHEAD entries early, its word's count
-                # (whose index is in the cell) half as early.
                 if k + AHEAD < o_hi:
                     prefetch(cells, CELL * occ[k + AHEAD])
-                if k + AHEAD // 2 < o_hi:
-                    prefetch(wcount, cells[CELL * occ[k + AHEAD // 2] + 2])
                 i = occ[k]
                 if cells[CELL * i + 1] != p or cells[CELL * i] < 0:
                     continue                       # stale: an earlier merge took the pair here
@@ -387,35 +423,16 @@ def train_merges(data, starts, counts, n_merges, progress):
                     cells[CELL * (i + 1) + 1] = y
             b_lo = b_hi
         p_cnt[p] = 0
-
-        # Occurrence lists of the new pairs, appended in id order (a stable counting sort of
-        # the records, so each list keeps its positions ascending).
-        n_new = n_pairs - first_new
-        if n_occ + n_rec > occ.shape[0]:
-            n_occ = _compact_occ(occ, p_os, p_ol, p_cnt, first_new)
-            if n_occ + n_rec > occ.shape[0]:
-                occ = grown(occ, n_occ, n_occ + n_rec + (n_occ + n_rec) // 2)
-        for q in range(first_new, n_pairs):
-            p_ol[q] = 0
-        for r in range(n_rec):
-            p_ol[rec_q[r]] += 1
-        top = n_occ
-        for q in range(first_new, n_pairs):
-            p_os[q] = top
-            top += p_ol[q]
-            p_ol[q] = 0
-        for r in range(n_rec):
-            q = rec_q[r]
-            occ[p_os[q] + p_ol[q]] = rec_i[r]
-            p_ol[q] += 1
-        n_occ = top
+        occ, n_occ = _append_lists(occ, np.int64(n_occ), p_os, p_ol, p_cnt, np.int64(first_new), np.int64(n_pairs),
+                                   rec_q, rec_i, np.int64(n_rec))
 
         # The new pairs go on the heap, once each.
-        h_cnt = grown(h_cnt, hn, hn + n_new)
-        h_id = grown(h_id, hn, hn + n_new)
+        n_new = n_pairs - first_new
+        h_cnt = grown(h_cnt, np.int64(hn), np.int64(hn + n_new))
+        h_id = grown(h_id, np.int64(hn), np.int64(hn + n_new))
         for q in range(first_new, n_pairs):
             if p_cnt[q] > 0:
-                _heap_push(h_cnt, h_id, hn, p_cnt[q], q, p_a, p_b, tok_pre, tok_len, tok_off, tok_bytes)
+                _heap_push(h_cnt, h_id, np.int64(hn), np.int64(p_cnt[q]), np.int64(q), p_a, p_b, tok_pre, tok_len, tok_off, tok_bytes)
                 hn += 1
         progress[0] = step + 1
     return out_a, out_b
