@@ -23,7 +23,7 @@ import numpy as np
 from storytok.errors import StorytokError, StorytokWarning
 from storytok.kernels.bpe_train import MAX_POSITIONS, train_merges
 from storytok.kernels.count import count_pretokens, new_front, new_spill
-from storytok.kernels.counttable import count_table_add, count_table_extract, count_table_new
+from storytok.kernels.counttable import FIELDS, count_table_add, count_table_extract, count_table_new
 from storytok.parallel import PerThread, ordered_map, resolve_workers
 from storytok.pretokenize.pretokenizer import scanner_classes
 from storytok.pretokenize.specials import SpecialMatcher
@@ -105,7 +105,7 @@ class PretokenCounter:
     def result(self) -> PretokenCounts:
         for t in self._threads.all():
             self._flush(t.spill, t.arena, t.meta)
-            self._flush(t.front, t.arena, np.array([len(t.front) // 4, 0], np.int64))
+            self._flush(t.front, t.arena, np.array([len(t.front) // FIELDS, 0], np.int64))   # entries are records
             t.front[:] = 0
         data, starts, counts = count_table_extract(self._rows, self._arena, self._meta)
         return PretokenCounts(data, starts, counts)

@@ -31,7 +31,7 @@ import numpy as np
 from numba import njit
 
 from storytok.kernels.arrays import grown
-from storytok.kernels.prefetch import prefetch
+from storytok.kernels.intrinsics import prefetch
 
 _B56 = np.uint64(56)
 AHEAD = 32   # occurrence-list entries between prefetching a cell and visiting it

@@ -1,15 +1,16 @@
 """Pre-token counting: scan UTF-8 bytes and tally every pre-token, mostly inside the L2 cache.
 
-Each counting thread owns a small front cache (FRONT_SETS sets of WAYS entries, 512 KB)
-for pre-tokens of up to 16 bytes. A set keeps its entries ordered by how often they were
-hit since they came in: a hit that outgrows the entry before it swaps with it, and a miss
-evicts the last entry into the thread's spill buffer as a count record, taking its place.
-So the few thousand words that make most of any text stay in the cache and cost one
-probe of one or two cache lines, while rare words and keys over 16 bytes go out as
-records. The caller adds the records to the one shared count table (`counttable.py`,
-under a lock) whenever the spill buffer fills; the kernel returns then, and again when
-its segments are done. Memory is thus threads x (front + spill) plus one table of the
-distinct pre-tokens, never a table per thread.
+Each counting thread owns a small front cache (FRONT_SETS sets of two 32-byte entries,
+256 KB) for pre-tokens of up to 16 bytes. The first entry of a set is the one hit more
+often since they came in (a second entry that overtakes it swaps places with it); a miss
+evicts the second entry into the thread's spill buffer as a count record and takes its
+place. So the few thousand words that make most of any text stay in the cache and cost
+one probe of one cache line, while rare words and keys over 16 bytes go out as records.
+The caller adds the records to the one shared count table (`counttable.py`, under a
+lock) whenever the spill buffer fills; the kernel returns then, and again when its
+segments are done. Memory is thus threads x (front + spill) plus one table of the
+distinct pre-tokens, never a table per thread. (Four ways, bigger or smaller fronts, and
+computing a group of keys ahead to prefetch their sets all measured slower.)
 
 Records and entries share counttable's layout: [k0, k1 or arena offset, len | hash << 32, count].
 """
@@ -18,12 +19,12 @@ from numba import njit
 
 from storytok.kernels.counttable import COUNT, FIELDS, K0, K1, LEN_HASH
 from storytok.kernels.scanner import scan_tokens
-from storytok.kernels.prefetch import load_u64
+from storytok.kernels.intrinsics import load_u64
 from storytok.kernels.spankey import _M1, _M2, _MASKS, finish_hash
 
 TOKEN_BLOCK = 1 << 12          # pre-tokens per scan_tokens call
 FRONT_SETS = 1 << 12           # front cache: 4096 sets x 2 ways x 32 B = 256 KB per thread
-WAYS = 2
+WAYS = 2                       # the set logic below is written out for two ways
 SPILL_RECORDS = 1 << 15        # spill buffer: 1 MB of records per thread
 SET_WIDTH = WAYS * FIELDS
 
@@ -34,6 +35,7 @@ def new_front() -> np.ndarray:
 
 def new_spill() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(records, arena for the bytes of long keys, meta = [records used, arena bytes used])."""
+    assert SPILL_RECORDS >= 2 * TOKEN_BLOCK, "count_pretokens needs room for a whole block of records"
     return np.zeros(SPILL_RECORDS * FIELDS, np.int64), np.zeros(1 << 16, np.uint8), np.zeros(2, np.int64)
 
 

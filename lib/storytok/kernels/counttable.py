@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from storytok.kernels.arrays import grown
-from storytok.kernels.prefetch import prefetch
+from storytok.kernels.intrinsics import prefetch
 
 FIELDS = 4
 K0, K1, LEN_HASH, COUNT = 0, 1, 2, 3

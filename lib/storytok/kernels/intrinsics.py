@@ -1,10 +1,13 @@
-"""A software prefetch for kernels that know their next random accesses ahead of time.
+"""Two memory instructions Numba does not offer, as @intrinsic functions emitting LLVM IR.
 
-The merge loop visits words in the order of an occurrence list, and counting flushes
-records into a table far larger than the caches: both know where they will read a few
-steps ahead, and each access alone would wait ~100 ns on memory. `prefetch(a, i)` asks the
-CPU to start loading the cache line of a[i] now (LLVM's llvm.prefetch; a hint, never a
-fault, so any index inside the array is fine). Still Numba: an @intrinsic emitting LLVM IR.
+prefetch(a, i): the merge loop visits cells in the order of an occurrence list, and
+counting adds records to a table far larger than the caches; both know where they will
+read a few steps ahead, and each access alone would wait ~100 ns on memory. This asks the
+CPU to start loading the cache line of a[i] now (llvm.prefetch: a hint, never a fault).
+
+load_u64(buf, p): the 8 bytes at any byte offset in one unaligned load, where Numba would
+need two aligned word loads and shifts; the counting loop builds every pre-token's key
+from it.
 """
 from llvmlite import ir
 from numba import types
