@@ -112,7 +112,7 @@ def train(p: dict) -> dict:
     kernels: dict = {}
     try:
         import storytok.bpe.train as train_mod
-        _instrument(train_mod, "count_file_pretokens", stages, COUNT_KEY)
+        _instrument(train_mod, "count_chunks", stages, COUNT_KEY)
         _instrument(train_mod, "_run_merges", stages, "merge loop")
     except ImportError:
         pass
@@ -227,8 +227,8 @@ def count(p: dict) -> dict:
     from storytok.bpe.train import count_file_pretokens
     from storytok.pretokenize.specials import SpecialMatcher
     with Clock() as c:
-        _arena, _offs, lens, counts = count_file_pretokens(p["path"], SpecialMatcher([EOT]), p.get("workers"))
-    return c.result(distinct=int(len(lens)), pretokens=int(counts.sum()))
+        counts = count_file_pretokens(p["path"], SpecialMatcher([EOT]), p.get("workers"))
+    return c.result(distinct=len(counts), pretokens=int(counts.counts.sum()))
 
 
 def stage_output_ids(p: dict) -> dict:
