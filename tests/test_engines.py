@@ -16,8 +16,8 @@ from hypothesis import given, settings, strategies as st
 from conftest import examples
 from input_kinds import write_kind, write_shards
 from pipeline_helpers import EOT, ROOT, sample
-from storytok.engines.counts import (Counts, combine_counts, concat_counts, count_chunks, merges_from_counts,
-                                     partition_counts)
+from storytok.bpe.train import PretokenCounts, count_chunks
+from storytok.engines.counts import combine_counts, concat_counts, merges_from_counts, partition_counts
 from storytok.pretokenize.pretokenizer import text_buffer
 from storytok.pretokenize.specials import SpecialMatcher
 from storytok.sources.shards import next_separator_end, plan_shards, shard_chunks
@@ -122,11 +122,11 @@ def test_parquet_shards_are_runs_of_row_groups(tmp_path):
 
 # ---- counts -------------------------------------------------------------------------------------
 
-def _counts(d: dict) -> Counts:
+def _counts(d: dict) -> PretokenCounts:
     keys = list(d)
     starts = np.zeros(len(keys) + 1, np.int64)
     np.cumsum([len(k) for k in keys], out=starts[1:])
-    return Counts(np.frombuffer(b"".join(keys), np.uint8).copy(), starts, np.array([d[k] for k in keys], np.int64))
+    return PretokenCounts(np.frombuffer(b"".join(keys), np.uint8).copy(), starts, np.array([d[k] for k in keys], np.int64))
 
 
 @settings(max_examples=examples(100), deadline=None)

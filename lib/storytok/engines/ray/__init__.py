@@ -3,7 +3,7 @@
     EncodeBatches      a callable class for ray.data.Dataset.map_batches: text column -> tokens
     encode_split       make encode ENGINE=ray: shards as tasks, a part per shard, same arrays
     train_bpe          make tokenizer ENGINE=ray: counting on the cluster, merges on the driver
-    count_pretokens    just the counting (storytok.engines.counts.Counts)
+    count_pretokens    just the counting (storytok.bpe.train.PretokenCounts)
     connect            RAY_ADDRESS's cluster, or a local Ray with WORKERS CPUs
 
 Importing this package does not import Ray; the calls do (and say `make setup-ray` when it

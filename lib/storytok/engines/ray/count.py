@@ -2,8 +2,8 @@
 
 Counting is a map-reduce over the split's shards (storytok.sources.shards):
 
-    map      a task per shard counts its pre-tokens (storytok.engines.counts.count_chunks:
-             the same kernels as train_bpe) and cuts its distinct pre-tokens into P parts by
+    map      a task per shard counts its pre-tokens (storytok.bpe.train.count_chunks: the
+             same kernels as train_bpe) and cuts its distinct pre-tokens into P parts by
              a hash of their bytes; the P parts are P objects in Ray's object store, each
              three compact arrays (bytes, starts, counts)
     combine  for each part p, tasks sum the p-th parts of up to FAN_IN tasks (pyarrow's hash
@@ -22,20 +22,20 @@ import dataclasses
 import itertools
 import os
 
-from storytok.engines.counts import (EMPTY, Counts, check_vocab_size, combine_counts, concat_counts, count_chunks,
-                                     merges_from_counts, partition_counts)
+from storytok.bpe.train import COUNT_CHUNK_BYTES, PretokenCounts, count_chunks
+from storytok.engines.counts import (check_vocab_size, combine_counts, concat_counts, empty, merges_from_counts,
+                                     partition_counts)
 from storytok.engines.ray.cluster import Cluster, connect, require_ray
 from storytok.errors import StorytokError
 from storytok.progress import ProgressBar
 from storytok.pretokenize.specials import SpecialMatcher
-from storytok.sources.chunks import DEFAULT_CHUNK_BYTES
 from storytok.sources.shards import DEFAULT_SHARD_BYTES, Shard, plan_shards, shard_chunks
 from storytok.sources.split import Source, is_document_iterable
 from storytok.sources.uri import is_uri
 
 FAN_IN = 16
 MAX_RETRIES = 3
-COUNT_CHUNK_BYTES = 4 << 20
+
 
 
 def train_bpe(source, vocab_size: int, special_tokens: list[str] | None = None, workers: int | None = None,
@@ -65,9 +65,10 @@ def _files_of(source, field: str, skip_bad_docs: bool) -> Source:
 def count_pretokens(source, special_tokens: list[str] | None = None, *, field: str = "text",
                     skip_bad_docs: bool = False, workers: int | None = None, progress: bool = False,
                     shard_bytes: int = DEFAULT_SHARD_BYTES, partitions: int | None = None,
-                    cluster: Cluster | None = None) -> Counts:
-    """Every distinct pre-token of `source` with its count, counted on Ray (see the module
-    docstring); `partitions` (default: the cluster's CPUs) is P."""
+                    cluster: Cluster | None = None) -> PretokenCounts:
+    """Every distinct pre-token of `source` with its count (storytok.bpe.train.PretokenCounts),
+    counted on Ray (see the module docstring); `partitions` (default: the cluster's CPUs,
+    at most one per shard) is P."""
     ray = require_ray()
     src = _files_of(source, field, skip_bad_docs)
     matcher = SpecialMatcher(list(special_tokens or []))
@@ -132,10 +133,10 @@ def _count_shard(src: Source, shard: Shard, specials: list[str], chunk_bytes: in
     matcher = SpecialMatcher(specials)
     chunks = shard_chunks(src, shard, matcher, chunk_bytes=chunk_bytes)
     first = next(chunks, None)      # a shard without documents (an empty JSONL file) counts nothing
-    counts = EMPTY if first is None else count_chunks(itertools.chain([first], chunks), workers=1)
+    counts = empty() if first is None else count_chunks(itertools.chain([first], chunks), workers=1)
     summary = {"shard": shard.index, "distinct": len(counts), "bytes": shard.size}
     return (*partition_counts(counts, n_parts), summary)
 
 
-def _combine(*parts: Counts) -> Counts:
-    return combine_counts([Counts(*p) for p in parts])
+def _combine(*parts: PretokenCounts) -> PretokenCounts:
+    return combine_counts(list(parts))
