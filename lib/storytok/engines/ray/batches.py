@@ -35,12 +35,11 @@ class EncodeBatches:
 
     def __init__(self, tokenizer, column: str = "text", output: str = "tokens", keep_text: bool = False,
                  ordinary: bool = True, workers: int | None = None):
-        files = tokenizer if isinstance(tokenizer, TokenizerFiles) else None
-        if files is not None:
-            self.tok = files.load()
+        if isinstance(tokenizer, TokenizerFiles):
+            self.tok = tokenizer.load(pipeline=False)
         else:
-            from storytok.sources.inputs import load_tokenizer
-            self.tok = load_tokenizer(tokenizer)
+            from storytok.bpe.load import load_tokenizer_dir   # any tokenizer folder storytok reads
+            self.tok = load_tokenizer_dir(tokenizer)
         self.column, self.output, self.keep_text, self.ordinary = column, output, keep_text, ordinary
         self.workers = workers or _assigned_cpus()
 

@@ -52,15 +52,18 @@ class TokenizerFiles:
             h.update(name.encode() + b"\0" + len(data).to_bytes(8, "little") + data)
         return h.hexdigest()
 
-    def load(self):
-        """The tokenizer these files hold (a fresh object), checked against the fingerprint."""
+    def load(self, pipeline: bool = True):
+        """The tokenizer these files hold (a fresh object), checked against the fingerprint.
+        pipeline=True adds the pipeline's checks (an <|endoftext|> special, ids that fit
+        uint16: storytok.sources.inputs.load_tokenizer); False loads any tokenizer folder."""
+        from storytok.bpe.load import load_tokenizer_dir
         from storytok.sources.inputs import load_tokenizer
 
         tmp = Path(tempfile.mkdtemp(prefix="storytok-tokenizer-"))
         try:
             for name, data in self.files:
                 (tmp / name).write_bytes(data)
-            tok = load_tokenizer(tmp)
+            tok = load_tokenizer(tmp) if pipeline else load_tokenizer_dir(tmp)
         except StorytokError as e:
             raise StorytokError(str(e).replace(str(tmp), self.source)) from None
         finally:
