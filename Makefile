@@ -119,8 +119,8 @@ all: $(STAMP) ## data, tokenizer, encode, stats on the real files, in that order
 	$(MAKE) --no-print-directory encode
 	$(MAKE) --no-print-directory stats
 
-bench: $(STAMP) ## storytok vs gigatoken, tiktoken, HF tokenizers, rustbpe (CORPUS=tinystories|webtext, INPUT=file, BENCH_ARGS=--quick/--scale)
-	$(PY) stages/bench.py --corpus $(CORPUS) $(if $(INPUT),--input $(INPUT)) $(if $(BENCH_MB),--mb $(BENCH_MB)) --json $(OUT)/bench.json $(BENCH_ARGS)
+bench: $(STAMP) ## storytok vs gigatoken, tiktoken, HF tokenizers, rustbpe (CORPUS=tinystories|webtext, INPUT=file, BENCH_ARGS=--quick/--scale; ENGINE=ray: ray vs local)
+	$(PY) stages/bench.py --corpus $(CORPUS) $(if $(INPUT),--input $(INPUT)) $(if $(BENCH_MB),--mb $(BENCH_MB)) --json $(OUT)/bench.json $(if $(filter ray,$(ENGINE)),--only ray) $(BENCH_ARGS)
 
 clean: ## remove outputs (keeps data/ and .venv)
 	if [ -d "$(OUT)" ]; then find "$(OUT)" -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +; fi

@@ -300,6 +300,17 @@ def test_a_shard_that_fails_to_decode_stops_cleanly_and_keeps_finished_parts(loc
     assert not list(split_dir.glob(".*partial"))
 
 
+def test_a_part_the_driver_cannot_see_says_out_must_be_shared(tmp_path):
+    """On a real cluster with OUT on a node's local disk, the driver finds no temporary part to
+    rename: one line saying OUT must be shared storage, not a bare FileNotFoundError."""
+    from storytok.engines.ray.encode import _publish
+    manifest = {"parts": []}
+    with pytest.raises(StorytokError, match="OUT must be a directory every Ray node sees") as e:
+        _publish(tmp_path, {"entry": {"file": "part-00000.parquet"}, "tmp": ".part-00000.parquet.x.partial"},
+                 manifest)
+    assert "\n" not in str(e.value) and manifest["parts"] == []
+
+
 # ---- the stages, against a head node reached through RAY_ADDRESS --------------------------------
 
 def _stage(head, script, *args, timeout=300):

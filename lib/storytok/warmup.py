@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 SAMPLE = ("Once upon a time, a little girl named Lily found a shiny red ball. She didn't know "
           "whose it was. \"Can I play?\" she asked.\n\nThey played 12 games in the park.\n")
 
@@ -34,6 +36,8 @@ def warm_up() -> float:
         tok.encode_batch([SAMPLE, "", SAMPLE + "<|endoftext|>"], workers=1)
         tok.encode_arrow([SAMPLE, ""], workers=1)
         scan_pretokens(SAMPLE)
+        from storytok.kernels.partition import span_partitions   # the Ray engine's counting (engines.counts)
+        span_partitions(np.frombuffer(b"a story", np.uint8), np.array([0, 1, 7], np.int64), 2)
     return time.perf_counter() - t0
 
 

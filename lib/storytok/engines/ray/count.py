@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import time
 
 from storytok.bpe.train import COUNT_CHUNK_BYTES, PretokenCounts, count_chunks
 from storytok.engines.counts import (check_vocab_size, combine_counts, concat_counts, empty, merges_from_counts,
@@ -40,14 +41,14 @@ MAX_RETRIES = 3
 
 def train_bpe(source, vocab_size: int, special_tokens: list[str] | None = None, workers: int | None = None,
               progress: bool = False, *, field: str = "text", skip_bad_docs: bool = False,
-              shard_bytes: int = DEFAULT_SHARD_BYTES, cluster: Cluster | None = None):
+              shard_bytes: int = DEFAULT_SHARD_BYTES, cluster: Cluster | None = None, stats: dict | None = None):
     """storytok.train_bpe with the counting on Ray: (vocab, merges), the same as train_bpe's.
     `source` names files (a path, glob, directory, URI or a list of them); `workers` sizes a
-    local Ray when there is no RAY_ADDRESS."""
+    local Ray when there is no RAY_ADDRESS; `stats` (a dict) gets count_pretokens' figures."""
     specials = check_vocab_size(vocab_size, special_tokens)
     src = _files_of(source, field, skip_bad_docs)
     counts = count_pretokens(src, specials, workers=workers, progress=progress, shard_bytes=shard_bytes,
-                             cluster=cluster)
+                             cluster=cluster, stats=stats)
     return merges_from_counts(counts, vocab_size, specials, progress, source=src.describe())
 
 
@@ -65,10 +66,11 @@ def _files_of(source, field: str, skip_bad_docs: bool) -> Source:
 def count_pretokens(source, special_tokens: list[str] | None = None, *, field: str = "text",
                     skip_bad_docs: bool = False, workers: int | None = None, progress: bool = False,
                     shard_bytes: int = DEFAULT_SHARD_BYTES, partitions: int | None = None,
-                    cluster: Cluster | None = None) -> PretokenCounts:
+                    cluster: Cluster | None = None, stats: dict | None = None) -> PretokenCounts:
     """Every distinct pre-token of `source` with its count (storytok.bpe.train.PretokenCounts),
     counted on Ray (see the module docstring); `partitions` (default: the cluster's CPUs,
-    at most one per shard) is P."""
+    at most one per shard) is P. `stats`, if given, gets shards, partitions and the
+    counting tasks' CPU seconds."""
     ray = require_ray()
     src = _files_of(source, field, skip_bad_docs)
     matcher = SpecialMatcher(list(special_tokens or []))
@@ -79,28 +81,30 @@ def count_pretokens(source, special_tokens: list[str] | None = None, *, field: s
                                              retry_exceptions=False, name="storytok-count-shard")
     combine = ray.remote(_combine).options(max_retries=MAX_RETRIES, name="storytok-combine-counts")
     src_ref = ray.put(_absolute(src))
-    stats, columns = {}, [[] for _ in range(n_parts)]
+    summaries, columns = {}, [[] for _ in range(n_parts)]
     for s in shards:
         refs = count.remote(src_ref, s, matcher.tokens, COUNT_CHUNK_BYTES, n_parts)
-        refs = refs if isinstance(refs, list) else [refs]
-        stats[refs[-1]] = s
+        summaries[refs[-1]] = s
         for p in range(n_parts):
             columns[p].append(refs[p])
     combined = [_tree(combine, col) for col in columns]
     del columns      # the combines hold the map outputs now; each is freed once combined
     with ProgressBar(len(shards), f"counting pre-tokens on Ray ({cluster.describe()})", unit="shards",
                      enabled=progress) as bar:
-        waiting = list(stats)
+        waiting, cpu = list(summaries), 0.0
         while waiting:
             ready, waiting = ray.wait(waiting, num_returns=1)
             try:
-                ray.get(ready[0])
+                cpu += ray.get(ready[0])["cpu"]
             except Exception as e:   # noqa: BLE001
                 for r in waiting + combined:
                     ray.cancel(r)
-                raise _task_error(ray, src, stats[ready[0]], e) from None
+                raise _task_error(ray, src, summaries[ready[0]], e) from None
             bar.advance(1)
-    return concat_counts(ray.get(combined))
+    counts = concat_counts(ray.get(combined))
+    if stats is not None:
+        stats.update(shards=len(shards), partitions=n_parts, task_cpu_seconds=cpu, distinct=len(counts))
+    return counts
 
 
 def _tree(combine, refs: list):
@@ -130,12 +134,14 @@ def _task_error(ray, src: Source, shard: Shard, e: Exception) -> BaseException:
 
 def _count_shard(src: Source, shard: Shard, specials: list[str], chunk_bytes: int, n_parts: int):
     """A shard's pre-token counts cut into n_parts by hash, and a small summary last."""
+    cpu = time.process_time()
     matcher = SpecialMatcher(specials)
     chunks = shard_chunks(src, shard, matcher, chunk_bytes=chunk_bytes)
     first = next(chunks, None)      # a shard without documents (an empty JSONL file) counts nothing
     counts = empty() if first is None else count_chunks(itertools.chain([first], chunks), workers=1)
-    summary = {"shard": shard.index, "distinct": len(counts), "bytes": shard.size}
-    return (*partition_counts(counts, n_parts), summary)
+    parts = partition_counts(counts, n_parts)
+    summary = {"shard": shard.index, "distinct": len(counts), "bytes": shard.size, "cpu": time.process_time() - cpu}
+    return (*parts, summary)
 
 
 def _combine(*parts: PretokenCounts) -> PretokenCounts:

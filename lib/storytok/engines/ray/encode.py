@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import tempfile
 import time
 import uuid
 from collections import deque
@@ -53,6 +54,7 @@ FAULT_ENV = "STORYTOK_RAY_FAULT"   # tests only: "kill:<shard index>:<marker fil
 class RayEncodeReport(EncodeReport):
     shards: int = 0
     cluster: str = ""
+    task_cpu_seconds: float = 0.0   # CPU of the tasks that made this run's parts (their worker processes)
 
 
 def encode_split(tok, tokenizer_dir, source, split_dir: Path, *, split: str, field: str = "text",
@@ -88,8 +90,8 @@ def _encode_locked(tok, files: TokenizerFiles, src: Source, split_dir: Path, spl
             write_manifest(split_dir, manifest)
             remove_unlisted(split_dir, parts)
         try:
-            report.encoded_bytes = _run(ray, files, _absolute(src), shards, split_dir, manifest, want, chunk_bytes,
-                                        progress, cluster)
+            report.encoded_bytes, report.task_cpu_seconds = _run(ray, files, _absolute(src), shards, split_dir,
+                                                                 manifest, want, chunk_bytes, progress, cluster)
         finally:
             _count(report, manifest["parts"])
         finish_split(split_dir, manifest, report)
@@ -110,9 +112,10 @@ def _absolute(src: Source) -> Source:
 
 
 def _run(ray, files: TokenizerFiles, src: Source, shards: list[Shard], split_dir: Path, manifest: dict,
-         want: dict, chunk_bytes: int, progress: bool, cluster: Cluster) -> int:
+         want: dict, chunk_bytes: int, progress: bool, cluster: Cluster) -> tuple[int, float]:
     """Submit the shards after the recorded parts, at most a window ahead of the first one not
-    recorded yet; rename and record parts in order as tasks finish. Returns the text bytes read."""
+    recorded yet; rename and record parts in order as tasks finish. Returns the text bytes
+    read and the tasks' CPU seconds."""
     parts = manifest["parts"]
     todo = deque(shards[len(parts):])
     meta = {"split": want["split"], "tokenizer": want["tokenizer"]}
@@ -124,7 +127,7 @@ def _run(ray, files: TokenizerFiles, src: Source, shards: list[Shard], split_dir
     pending: dict = {}            # ObjectRef -> Shard
     done: dict[int, dict] = {}    # shard index -> the task's result, until its turn to be recorded
     failed: tuple | None = None   # (shard, exception): the first shard (in order) that failed
-    text = 0
+    text, cpu = 0, 0.0
     bar = ProgressBar(len(shards), f"encode {want['split']} on Ray ({cluster.describe()})", unit="shards",
                       enabled=progress)
     try:
@@ -149,6 +152,7 @@ def _run(ray, files: TokenizerFiles, src: Source, shards: list[Shard], split_dir
                     r = done.pop(len(parts))
                     _publish(split_dir, r, manifest)
                     text += r["text"]
+                    cpu += r["cpu"]
                     bar.update(len(parts))
             if failed is not None:   # raised inside the bar: no closing progress line after the error
                 raise _task_error(ray, src, *failed) from None
@@ -157,7 +161,7 @@ def _run(ray, files: TokenizerFiles, src: Source, shards: list[Shard], split_dir
             ray.cancel(r, force=True)
         remove_unlisted(split_dir, parts)
         raise
-    return text
+    return text, cpu
 
 
 def _publish(split_dir: Path, result: dict, manifest: dict) -> None:
@@ -166,6 +170,10 @@ def _publish(split_dir: Path, result: dict, manifest: dict) -> None:
     final = split_dir / entry["file"]
     try:
         os.replace(split_dir / result["tmp"], final)
+    except FileNotFoundError:   # the task wrote it on its own node's disk, not where the driver looks
+        raise StorytokError(f"{split_dir / result['tmp']}: a Ray task wrote this part but the driver does not "
+                            f"see it; OUT must be a directory every Ray node sees at the same path (shared "
+                            f"storage), finished parts are kept") from None
     except OSError as e:
         raise os_error(e, final, "finished parts are kept; fix the output directory and run `make encode` "
                                  "again to resume") from None
@@ -187,11 +195,37 @@ def _task_error(ray, src: Source, shard: Shard, e: Exception) -> BaseException:
                          f"finished parts are kept, run `make encode ENGINE=ray` again to resume")
 
 
+def warm_up(tok, tokenizer_dir, cluster: Cluster) -> list[int]:
+    """A worker process per CPU started and ready (kernels loaded, the tokenizer loaded and
+    used once on a small text, a part written): what a job's first tasks pay, paid up front,
+    so a benchmark can time the encoding alone. Returns the workers' process ids."""
+    ray = require_ray()
+    files = ray.put(TokenizerFiles.read(tokenizer_dir, fingerprint=tok.fingerprint()))
+    task = ray.remote(_warm).options(num_cpus=1, name="storytok-warm-up")
+    return ray.get([task.remote(files) for _ in range(cluster.cpus)])
+
+
 # ---- on the workers ----------------------------------------------------------------------------
+
+def _warm(files: TokenizerFiles) -> int:
+    tok = worker_tokenizer(files)
+    base_tok = tok if unk_id_of(tok) is None else tok.gpt2
+    with tempfile.TemporaryDirectory(prefix="storytok-warm-") as d:
+        path = Path(d) / "warm.txt"
+        path.write_text(("Once upon a time, a girl named Lily saw a big red ball. \"Can I play?\" she asked.\n"
+                         + EOT) * 200, encoding="utf-8")
+        src = Source.of(str(path))
+        shard = plan_shards(src, base_tok._matcher)[0]
+        meta = {"split": "warm-up", "tokenizer": {"fingerprint": tok.fingerprint(), "eot_id": tok.special_ids[EOT]}}
+        _encode_shard(files, src, shard, d, meta, DEFAULT_CHUNK_BYTES, None)
+    time.sleep(0.2)   # hold this worker, so the other warm-up tasks start workers of their own
+    return os.getpid()
+
 
 def _encode_shard(files: TokenizerFiles, src: Source, shard: Shard, split_dir: str, meta: dict,
                   chunk_bytes: int, fault: str | None) -> dict:
     """One shard encoded into its part, left under a temporary name of this attempt's own."""
+    cpu = time.process_time()
     tok = worker_tokenizer(files)
     base_tok = tok if unk_id_of(tok) is None else tok.gpt2
     final = Path(split_dir) / part_name(shard.index)
@@ -202,7 +236,7 @@ def _encode_shard(files: TokenizerFiles, src: Source, shard: Shard, split_dir: s
         pieces = _fault_hook(pieces, fault, shard)
     entry, text = write_part(tok, pieces, final, shard.start_position, shard.end_position, meta, tmp=tmp,
                              publish=False)
-    return {"entry": entry, "tmp": tmp.name, "text": text}
+    return {"entry": entry, "tmp": tmp.name, "text": text, "cpu": time.process_time() - cpu}
 
 
 def _fault_hook(pieces, fault: str, shard: Shard):
