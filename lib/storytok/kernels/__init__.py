@@ -1,7 +1,9 @@
 """Numba kernels: plain functions over NumPy arrays, compiled once and cached on disk.
 
 Python objects stay out of here; the modules one level up (pretokenize, bpe, store) turn
-bytes and dicts into the arrays these functions take.
+bytes and dicts into the arrays these functions take. Code outside storytok uses the
+stable API re-exported here from `api.py` (scan_pretokens, count_pretokens, train_merges,
+merge_table, encode_spans); the kernel modules themselves may change layout at any time.
 
 Numba checks a cached kernel against its own source file only: a kernel whose callee in
 another file changed (the scanner inside the encoder, say) would load stale machine code.
@@ -17,9 +19,13 @@ _HERE = Path(__file__).resolve().parent
 _STAMP = "storytok-kernels.sha256"
 
 
+_NOT_COMPILED = {"__init__.py", "api.py"}
+
+
 def _sources() -> list[Path]:
     """Every file whose code or constants end up compiled into a kernel."""
-    return sorted(_HERE.glob("*.py")) + [_HERE.parent / "pretokenize" / "unicode_classes.py"]
+    kernels = [p for p in sorted(_HERE.glob("*.py")) if p.name not in _NOT_COMPILED]
+    return kernels + [_HERE.parent / "pretokenize" / "unicode_classes.py"]
 
 
 def _sources_digest() -> str:
@@ -67,3 +73,15 @@ def _drop_stale_cache(cache_dir: Path | None) -> None:
 
 
 _drop_stale_cache(_cache_dir())
+
+
+_API = {"scan_pretokens", "count_pretokens", "train_merges", "MergeTable", "merge_table", "encode_spans"}
+__all__ = sorted(_API)
+
+
+def __getattr__(name):
+    """The stable API, imported on first use (importing one kernel module stays cheap)."""
+    if name in _API:
+        from storytok.kernels import api
+        return getattr(api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
