@@ -407,6 +407,7 @@ def test_ray_group_jobs_checks_and_targets(tmp_path):
     assert set(jobs) == {"ray/local", "ray/ray-all", "ray/ray-1", "ray/train-local", "ray/train-ray",
                          "ray/stage-local", "ray/stage-ray"}
     assert jobs["ray/ray-all"].params["ray_cpus"] == 2 and jobs["ray/ray-1"].params["ray_cpus"] == 1
+    assert jobs["ray/ray-all"].params["shard_bytes"] == jobs["ray/ray-1"].params["shard_bytes"] == 1 << 20
     assert "--engine" in jobs["ray/stage-ray"].params["argv"] and jobs["ray/stage-ray"].post
     rows = [_row("ray/local", "ray", "storytok", "ENGINE=local", 1.0, **IDS),
             _row("ray/ray-all", "ray", "storytok", "ENGINE=ray 2", 1.5, **IDS),
