@@ -455,6 +455,33 @@ def test_bench_engine_ray_without_ray_says_make_setup_ray(tmp_path):
     assert not (tmp_path / "b.json").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_bench_engine_ray_end_to_end_on_a_tiny_file(tmp_path):
+    """`make bench ENGINE=ray` for real on 300 KB (five local Rays started and stopped: slow
+    tier): every row ran, its ids and merges equal the local ones, issue 11's targets judged."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed: run `make setup-ray`")
+    inp = _tiny_input(tmp_path)
+    out = tmp_path / "bench.json"
+    p = subprocess.run([sys.executable, str(ROOT / "stages" / "bench.py"), "--input", str(inp), "--only", "ray",
+                        "--repeat", "1", "--vocab-size", "1000", "--json", str(out), "--work-dir",
+                        str(tmp_path / "work"), "--data-dir", str(tmp_path / "data")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    r = json.loads(out.read_text())
+    jobs = {j["key"]: j for j in r["jobs"]}
+    assert set(jobs) == {"ray/local", "ray/ray-all", "ray/ray-1", "ray/train-local", "ray/train-ray",
+                         "ray/stage-local", "ray/stage-ray"}
+    assert all(j["error"] is None and j["seconds"] > 0 for j in jobs.values()), {k: j["error"] for k, j in jobs.items()}
+    judged = [c for c in r["checks"] if c["ok"] is not None]
+    assert len(judged) >= 5 and all(c["ok"] for c in judged), judged
+    t = {x["name"].split(",")[0]: x for x in r["targets"]}
+    assert {x["issue"] for x in r["targets"]} == {"11"}
+    assert t["(1) ids of ENGINE=ray == encode_file's"]["ok"] and t["(1) merges counted on Ray == train_bpe"]["ok"]
+    assert t["(4) make encode's work"]["value"] > 0 and t["(4) scaling"]["value"] > 0
+
+
 def test_full_size_estimate_from_stages_and_too_small_inputs_are_not_judged():
     rows = [_row("train/storytok-all", "train 10K", "storytok", "st", 1.0,
                  breakdown={verdicts.COUNT_KEY: 0.8}),
