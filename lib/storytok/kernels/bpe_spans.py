@@ -27,6 +27,7 @@ def encode_spans(buf, starts, ends, byte_ids, mkey, mrank, mnew):
     o = 0
     for k in range(n):
         m = bpe_word(buf, starts[k], ends[k], byte_ids, mkey, mrank, mnew, parts, ranks)
-        out[o:o + m] = parts[:m]
+        for i in range(m):
+            out[o + i] = parts[i]
         o += m
     return out[:o]

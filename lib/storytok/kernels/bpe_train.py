@@ -336,8 +336,10 @@ def train_merges(data, starts, counts, n_merges, progress):
         out_b[step] = b
         la, lb = tok_len[a], tok_len[b]
         tok_bytes = grown(tok_bytes, np.int64(tok_used), np.int64(tok_used + la + lb))
-        tok_bytes[tok_used:tok_used + la] = tok_bytes[tok_off[a]:tok_off[a] + la]
-        tok_bytes[tok_used + la:tok_used + la + lb] = tok_bytes[tok_off[b]:tok_off[b] + lb]
+        for i in range(la):     # loops, not slice assignments: cheaper to compile, same machine code
+            tok_bytes[tok_used + i] = tok_bytes[tok_off[a] + i]
+        for i in range(lb):
+            tok_bytes[tok_used + la + i] = tok_bytes[tok_off[b] + i]
         tok_off[new] = tok_used
         tok_len[new] = la + lb
         tok_used += la + lb

@@ -17,6 +17,7 @@ Records and entries share counttable's layout: [k0, k1 or arena offset, len | ha
 import numpy as np
 from numba import njit
 
+from storytok.kernels.arrays import grown
 from storytok.kernels.counttable import COUNT, FIELDS, K0, K1, LEN_HASH
 from storytok.kernels.scanner import scan_tokens
 from storytok.kernels.intrinsics import load_u64
@@ -61,9 +62,7 @@ def count_pretokens(buf, words, seg_starts, seg_ends, k, pos, classes, front, sp
                 return k, pos, spill_arena
             n_tok, nxt = scan_tokens(buf, words, pos, end, classes, starts)
             if used + (nxt - pos) > spill_arena.shape[0]:   # room for every long key of the block
-                bigger = np.empty(max(2 * spill_arena.shape[0], used + (nxt - pos)), np.uint8)
-                bigger[:used] = spill_arena[:used]
-                spill_arena = bigger
+                spill_arena = grown(spill_arena, used, used + (nxt - pos))
             for t in range(n_tok):
                 i = starts[t]
                 n = starts[t + 1] - i
