@@ -25,6 +25,8 @@ CORPUS     ?= tinystories
 INPUT      ?=
 BENCH_MB   ?=
 BENCH_ARGS ?=
+ENGINE     ?= local
+SHARD_MB   ?=
 
 # Input of each split named in SPLITS (recursive, so TRAIN=/VALID= on the command line apply):
 # files, globs or directories, several separated by spaces; quoted so the shell leaves globs alone.
@@ -34,11 +36,13 @@ SPLIT_INPUTS = $(foreach s,$(SPLITS),$(if $(strip $(INPUT_$(s))),$(foreach f,$(I
 TRAIN_ARGS = --train $(foreach f,$(TRAIN),'$(f)')
 INPUT_ARGS = --field '$(FIELD)' $(if $(filter-out 0 no false,$(SKIP_BAD_DOCS)),--skip-bad-docs)
 WORKERS_ARG = $(if $(WORKERS),--workers $(WORKERS))
+# ENGINE=ray: make tokenizer / encode run on Ray (RAY_ADDRESS's cluster, or a local Ray with WORKERS CPUs).
+ENGINE_ARGS = --engine '$(ENGINE)' $(if $(SHARD_MB),--shard-bytes $(shell echo $$(( $(SHARD_MB) * 1048576 ))))
 # KIND=gpt2-top10k: make data also fetches GPT-2's vocab.json + merges.txt into GPT2_DIR.
 DATA_GPT2_ARGS = $(if $(filter gpt2-top10k,$(KIND)),--gpt2 --gpt2-dir $(GPT2_DIR))
 SAMPLE_ARG = $(if $(SAMPLE_STORIES),--sample-stories $(SAMPLE_STORIES))
 
-.PHONY: help setup setup-torch test test-all clean data tokenizer encode stats all demo bench
+.PHONY: help setup setup-torch setup-ray test test-all clean data tokenizer encode stats all demo bench
 
 help: ## list targets and variables
 	@echo "storytok — make targets:"
@@ -54,7 +58,9 @@ help: ## list targets and variables
 	@echo "  TOKENIZER=$(TOKENIZER)    tokenizer directory (written by make tokenizer, read by encode/stats)"
 	@echo "  VOCAB_SIZE=$(VOCAB_SIZE)    tokenizer size, at most 65536 (bpe: 256 bytes + merges + <|endoftext|>; gpt2-top10k: kept tokens + <|endoftext|> + <|unk|>)"
 	@echo "  SPLITS=\"$(SPLITS)\"    splits to encode and flatten (train -> TRAIN, valid -> VALID)"
-	@echo "  WORKERS=$(WORKERS)    threads for training and encoding (empty = all cores)"
+	@echo "  WORKERS=$(WORKERS)    threads for training and encoding (empty = all cores); ENGINE=ray: CPUs of the local Ray"
+	@echo "  ENGINE=$(ENGINE)    local (threads on this machine) or ray (make tokenizer / encode on Ray: RAY_ADDRESS=host:6379 or a local Ray; make setup-ray first)"
+	@echo "  SHARD_MB=$(SHARD_MB)    ENGINE=ray: big .txt / .parquet inputs are cut into shards of about this many MB, one Parquet part each (empty = 64)"
 	@echo "  DEMO_DIR=$(DEMO_DIR)    where make demo writes its generated corpus"
 	@echo "  DEMO_OUT=$(DEMO_OUT)    where make demo writes its outputs"
 	@echo "  DEMO_VOCAB_SIZE=$(DEMO_VOCAB_SIZE)    tokenizer size for make demo"
@@ -79,6 +85,9 @@ setup: $(STAMP) ## create .venv and install storytok with dev tools
 setup-torch: $(STAMP) ## add the CPU build of PyTorch (for storytok.datasets.torch and its tests)
 	$(PY) -m pip install --quiet torch==2.13.0
 
+setup-ray: $(STAMP) ## add Ray (the storytok[ray] extra: ENGINE=ray, storytok.engines.ray and their tests)
+	$(PY) -m pip install --quiet -e '.[ray]'
+
 test: $(STAMP) ## quick test tier (what CI runs)
 	$(PY) -m pytest -m "not slow" -q
 
@@ -95,11 +104,11 @@ demo: $(STAMP) ## whole pipeline on a generated corpus: no download, about a min
 data: $(STAMP) ## download TinyStories V2 train + valid into data/, + GPT-2's files with KIND=gpt2-top10k (resumable)
 	$(PY) stages/data.py --out-dir data $(DATA_GPT2_ARGS)
 
-tokenizer: $(STAMP) ## train the BPE (or KIND=gpt2-top10k: GPT-2's top tokens) on TRAIN into TOKENIZER (skipped when up to date)
-	$(PY) stages/tokenizer.py --kind $(KIND) --gpt2-dir $(GPT2_DIR) $(SAMPLE_ARG) $(TRAIN_ARGS) $(INPUT_ARGS) --vocab-size $(VOCAB_SIZE) --out $(TOKENIZER) $(WORKERS_ARG)
+tokenizer: $(STAMP) ## train the BPE (or KIND=gpt2-top10k: GPT-2's top tokens) on TRAIN into TOKENIZER (skipped when up to date; ENGINE=ray: counting on Ray)
+	$(PY) stages/tokenizer.py --kind $(KIND) --gpt2-dir $(GPT2_DIR) $(SAMPLE_ARG) $(TRAIN_ARGS) $(INPUT_ARGS) --vocab-size $(VOCAB_SIZE) --out $(TOKENIZER) $(WORKERS_ARG) $(ENGINE_ARGS)
 
-encode: $(STAMP) ## encode SPLITS into OUT/parquet/<split>/ (resumes after an interruption)
-	$(PY) stages/encode.py --tokenizer $(TOKENIZER) --out-dir $(OUT) $(WORKERS_ARG) $(INPUT_ARGS) $(SPLIT_INPUTS)
+encode: $(STAMP) ## encode SPLITS into OUT/parquet/<split>/ (resumes after an interruption; ENGINE=ray: on Ray)
+	$(PY) stages/encode.py --tokenizer $(TOKENIZER) --out-dir $(OUT) $(WORKERS_ARG) $(INPUT_ARGS) $(ENGINE_ARGS) $(SPLIT_INPUTS)
 
 stats: $(STAMP) ## OUT/NAME_<split>_uint16.npy + _offsets.npy + stats.json
 	$(PY) stages/stats.py --tokenizer $(TOKENIZER) --out-dir $(OUT) --name '$(NAME)' $(SPLITS)
@@ -110,8 +119,8 @@ all: $(STAMP) ## data, tokenizer, encode, stats on the real files, in that order
 	$(MAKE) --no-print-directory encode
 	$(MAKE) --no-print-directory stats
 
-bench: $(STAMP) ## storytok vs gigatoken, tiktoken, HF tokenizers, rustbpe (CORPUS=tinystories|webtext, INPUT=file, BENCH_ARGS=--quick/--scale)
-	$(PY) stages/bench.py --corpus $(CORPUS) $(if $(INPUT),--input $(INPUT)) $(if $(BENCH_MB),--mb $(BENCH_MB)) --json $(OUT)/bench.json $(BENCH_ARGS)
+bench: $(STAMP) ## storytok vs gigatoken, tiktoken, HF tokenizers, rustbpe (CORPUS=tinystories|webtext, INPUT=file, BENCH_ARGS=--quick/--scale; ENGINE=ray: ray vs local)
+	$(PY) stages/bench.py --corpus $(CORPUS) $(if $(INPUT),--input $(INPUT)) $(if $(BENCH_MB),--mb $(BENCH_MB)) --json $(OUT)/bench.json $(if $(filter ray,$(ENGINE)),--only ray) $(BENCH_ARGS)
 
 clean: ## remove outputs (keeps data/ and .venv)
 	if [ -d "$(OUT)" ]; then find "$(OUT)" -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +; fi

@@ -12,6 +12,10 @@
              estimate of issue 4; tinystories only by default)
     scale    --scale: tinystories 2 GB (train, encode_file, the three stages) or webtext 4 GB
              (train 32K: time and peak RSS, with gigatoken's; encode_file on 1 core)
+    ray      issue 11 (`make bench ENGINE=ray`, needs `make setup-ray`): make encode's work with
+             ENGINE=ray on a local Ray of all cores and of 1 CPU against ENGINE=local (in-process,
+             workers warm: throughput), the two stages end to end (Ray's start included), and
+             training with the counting on Ray against train_bpe
 
 Every job names the worker that runs it (bench.peers.<peer>.<fn>), what it reads, and the row
 it is compared with. Peer workers get plain files: storytok's tokenizer directory
@@ -24,7 +28,7 @@ from pathlib import Path
 from bench.harness import BenchConfig, Job
 from bench.corpora import CORPORA
 
-GROUPS = ("train", "encode", "batch", "inputs", "cold", "stages", "scale")
+GROUPS = ("train", "encode", "batch", "inputs", "cold", "stages", "scale", "ray")
 # Issue 10's batch and inputs jobs are specified on TinyStories; on the 400 MB web file the
 # list-of-str calls alone hold 3.5-5 GB (tiktoken's lists of Python ints, the whole text as one
 # str), too much beside other work on a shared machine: there they run only when asked for.
@@ -154,6 +158,8 @@ def build_jobs(cfg: BenchConfig, n_all: int) -> list[Job]:
         jobs += stage_jobs(cfg, size)
     if "scale" in g and cfg.scale_input is not None:
         jobs += scale_jobs(cfg, n_all)
+    if "ray" in g:
+        jobs += ray_jobs(cfg, n_all)
     if cfg.workers:   # "all cores" pinned: the Rust peers size their thread pools from RAYON_NUM_THREADS
         for j in jobs:
             if j.tool in RUST_PEERS:
@@ -185,6 +191,61 @@ def stage_jobs(cfg: BenchConfig, size: int) -> list[Job]:
             {"argv": [sd / "stats.py", "--tokenizer", tok0, "--out-dir", rnd / "tiny", "train"], "cwd": cwd},
             input="tiny"),
     ]
+
+
+def ray_jobs(cfg: BenchConfig, n_all: int) -> list[Job]:
+    """Issue 11: ENGINE=ray against ENGINE=local on the same cores. The in-process rows time
+    make encode's work alone (bench.peers.storytok.make_encode: kernels loaded, and for Ray the
+    cluster started and a worker per CPU ready, all reported untimed), so their ratio is Ray's
+    overhead on throughput; 1 CPU against all is its scaling. The stage rows are what a user
+    waits for, Ray's start included. Every row's ids are checked against encode_file's."""
+    w, inp, size = cfg.work_dir, str(cfg.input), cfg.input.stat().st_size
+    tokdir, tiny = str(cfg.tokenizer_dir), str(w / "tiny.txt")
+    cores = cores_text(n_all)
+    # The in-process Ray rows cut the input into 4 shards per CPU of the bigger Ray (at least
+    # 1 MB each): with SHARD_MB's 64 MB default, 200 MB is 3 shards, and 3 tasks on 2 CPUs
+    # leave one CPU idle for a third of the run, which would be measured as Ray's overhead and
+    # as poor scaling. Both Ray rows encode the same plan; the stage rows keep the default.
+    shard = max(size // (4 * n_all), 1 << 20)
+    enc = {"path": inp, "tokenizer_dir": tokdir, "warm_path": tiny}
+    need = ("tokenizer",)
+    local, ray_all, ray_1 = "ray/local", "ray/ray-all", "ray/ray-1"
+    shards = f"shards of {shard / 1e6:,.0f} MB"
+    jobs = [
+        Job(local, "ray", "storytok", f"make encode's work, ENGINE=local, {cores} (in-process)", "storytok",
+            "make_encode", {**enc, "engine": "local", "workers": n_all, "out_dir": str(w / "ray-local")}, size,
+            needs=need),
+        Job(ray_all, "ray", "storytok", f"make encode's work, ENGINE=ray, local Ray of {n_all} CPUs, {shards}",
+            "storytok", "make_encode", {**enc, "engine": "ray", "ray_cpus": n_all, "shard_bytes": shard,
+                                        "out_dir": str(w / "ray-all")},
+            size, needs=need, ratio=(ray_all, local, "{x:.2f}x ENGINE=local")),
+        Job(ray_1, "ray", "storytok", f"make encode's work, ENGINE=ray, local Ray of 1 CPU, {shards}", "storytok",
+            "make_encode", {**enc, "engine": "ray", "ray_cpus": 1, "shard_bytes": shard, "out_dir": str(w / "ray-1")},
+            size, needs=need, ratio=(ray_all, ray_1, f"{n_all} CPUs {{x:.2f}}x 1 CPU")),
+        Job("ray/train-local", "ray", "storytok", f"train_bpe {cfg.vocab_size / 1000:g}K, ENGINE=local, {cores}",
+            "storytok", "train", {"path": inp, "vocab_size": cfg.vocab_size, "workers": n_all, "warm_path": tiny},
+            size),
+        Job("ray/train-ray", "ray", "storytok",
+            f"train_bpe {cfg.vocab_size / 1000:g}K, counting on a local Ray of {n_all} CPUs", "storytok", "ray_train",
+            {"path": inp, "vocab_size": cfg.vocab_size, "ray_cpus": n_all, "warm_path": tiny,
+             "warm_bytes": (w / "tiny.txt").stat().st_size if (w / "tiny.txt").exists() else 256 << 10}, size,
+            ratio=("ray/train-ray", "ray/train-local", "{x:.2f}x ENGINE=local")),
+    ]
+    if cfg.stages_dir is not None:
+        sd, cwd = cfg.stages_dir, str(cfg.stages_dir.parent)
+        for engine in ("local", "ray"):
+            rnd = w / f"ray-stage-{engine}" / "r{round}"
+            jobs.append(Job(f"ray/stage-{engine}", "ray", "storytok",
+                            f"make encode ENGINE={engine} (stages/encode.py" + (", starts a local Ray)" if engine == "ray"
+                                                                                else ")"),
+                            "cmd", "", {"argv": [sd / "encode.py", "--tokenizer", tokdir, "--out-dir", rnd,
+                                                 "--engine", engine, f"train={inp}"], "cwd": cwd}, size, needs=need,
+                            post=("storytok", "stage_output_ids",
+                                  {"parquet_dir": str(w / f"ray-stage-{engine}" / "r0" / "parquet" / "train"),
+                                   "tokenizer_dir": tokdir}),
+                            ratio=("ray/stage-ray", "ray/stage-local", "{x:.2f}x ENGINE=local, end to end")
+                            if engine == "ray" else None))
+    return jobs
 
 
 def scale_jobs(cfg: BenchConfig, n_all: int) -> list[Job]:

@@ -17,6 +17,7 @@ COLUMNS = (("job", "left"), ("what", "left"), ("input", "right"), ("runs", "righ
 TAG = {True: "PASS", False: "FAIL", None: "SKIP"}
 CHECK_TAG = {True: "OK", False: "FAIL", None: "SKIP"}
 ISSUES = {"9": "issue 9: web text at gigatoken speed", "10": "issue 10: any corpus in, any caller",
+          "11": "issue 11: scale out on Ray, same outputs as one machine",
           "4": "issue 4, kept as regression guards"}
 
 
@@ -152,7 +153,8 @@ def render(result: dict, console) -> None:
         console.print(f"[bold]targets, {heading}[/bold] ({result['corpus']['name']}; ratios from this run)",
                       soft_wrap=True)
         for t in ts:
-            console.print(f"  [{colour[t['ok']]}]{TAG[t['ok']]}[/{colour[t['ok']]}] ", end="")
+            tag, col = ("INFO", "cyan") if t.get("figure") else (TAG[t["ok"]], colour[t["ok"]])
+            console.print(f"  [{col}]{tag:<4}[/{col}] ", end="")
             console.print(f"{t['name']}: {t['detail']}", soft_wrap=True, markup=False, highlight=False)
 
 
@@ -192,5 +194,5 @@ def markdown(result: dict) -> str:
         ts = [t for t in result["targets"] if t["issue"] == issue]
         if ts:
             lines += ["", f"Targets, {heading} ({result['corpus']['name']}):", ""]
-            lines += [f"- **{TAG[t['ok']]}** {t['name']}: {t['detail']}" for t in ts]
+            lines += [f"- **{'INFO' if t.get('figure') else TAG[t['ok']]}** {t['name']}: {t['detail']}" for t in ts]
     return "\n".join(lines).replace("<|endoftext|>", "<\\|endoftext\\|>")

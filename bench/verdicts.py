@@ -26,7 +26,7 @@ def _check(name: str, ok: bool | None, detail: str, about: str = "", row: str = 
     return {"name": name, "ok": ok, "detail": detail, "about": about, "row": row, "ref": ref}
 
 
-ID_GROUPS = ("encode", "batch", "inputs")
+ID_GROUPS = ("encode", "batch", "inputs", "ray")
 
 
 def checks(rows: list[dict]) -> list[dict]:
@@ -49,7 +49,7 @@ def checks(rows: list[dict]) -> list[dict]:
                                                         f"{ref['ids_hash'][:12]}" if ref.get("ids_hash") else ""),
                           "reference", ref["label"], ref["label"]))
         for o in rows:
-            if o["group"] not in ID_GROUPS or o is ref:
+            if o["group"] not in ID_GROUPS or o is ref or "merges_hash" in o or o["key"].startswith("ray/train"):
                 continue
             name = f"ids: {o['label']} == {ref['label']}"
             if not o.get("docs_hash"):
@@ -67,6 +67,11 @@ def checks(rows: list[dict]) -> list[dict]:
                 ok = ok and same_stream
                 detail += f"; whole stream {o['tokens']:,} tokens, {'same' if same_stream else 'DIFFERENT'}"
             out.append(_check(name, ok, detail, o["tool"], o["label"], ref["label"]))
+    a, b = by.get("ray/train-local") or by.get("train/storytok-all"), by.get("ray/train-ray")
+    if a and b and a.get("merges_hash") and b.get("merges_hash"):
+        out.append(_check("merges: counting on Ray == train_bpe", a["merges_hash"] == b["merges_hash"],
+                          f"{b['merges']:,} merges, sha256 {b['merges_hash'][:12]} vs {a['merges_hash'][:12]}",
+                          "merges-ray"))
     leaky = [s for s in rows if s["tool"] != "storytok" and s.get("loaded")]
     peers = [s for s in rows if s["tool"] != "storytok" and "loaded" in s]
     if peers:
@@ -229,6 +234,26 @@ def targets(rows: list[dict], checks_: list[dict], corpus: str, est: dict, input
             T(_target("10", corpus, f"make encode from .{kind}: peak RSS < 600 MB, {size}", v, "<", 600 * MB, _fmt_mb,
                       used, why))
 
+    # ---- issue 11 ------------------------------------------------------------------------
+    if any(k.startswith("ray/") for k in r.by):
+        x, used, why = r.ratio("ray/ray-all", "ray/local")
+        T(_target("11", corpus, f"(4) make encode's work, ENGINE=ray >= 0.6x ENGINE=local on the same cores "
+                                f"(workers warm), {size}", x, ">=", 0.6, _fmt_x, used, why))
+        ray_rows = [c for c in checks_ if c["about"] == "storytok" and "ENGINE=ray" in c["name"]]
+        T({"issue": "11", "corpus": corpus, "name": f"(1) ids of ENGINE=ray == encode_file's, {size}", "value": None,
+           "ok": None if not ray_rows or all(c["ok"] is None for c in ray_rows) else all(c["ok"] for c in ray_rows),
+           "detail": f"{sum(c['ok'] is True for c in ray_rows)} of {len(ray_rows)} ENGINE=ray rows identical"
+                     if ray_rows else "no ENGINE=ray row with ids in this run"})
+        m = [c for c in checks_ if c["about"] == "merges-ray"]
+        T({"issue": "11", "corpus": corpus, "name": f"(1) merges counted on Ray == train_bpe, {size}", "value": None,
+           "ok": m[0]["ok"] if m else None, "detail": m[0]["detail"] if m else r.why("ray/train-local", "ray/train-ray")})
+        for a, b, name in (("ray/ray-all", "ray/ray-1", "(4) scaling, ENGINE=ray: all CPUs / 1 CPU"),
+                           ("ray/stage-ray", "ray/stage-local", "(4) make encode end to end (Ray's start included), "
+                                                                "ENGINE=ray / ENGINE=local")):
+            x, used, why = r.ratio(a, b)
+            T({"issue": "11", "corpus": corpus, "name": f"{name}, {size} (a figure, no target)", "value": x,
+               "ok": None, "figure": x is not None, "detail": f"{used} = {_fmt_x(x)}" if x is not None else why})
+
     # ---- issue 4, kept as regression guards (TinyStories) -------------------------------------
     if corpus == "tinystories":
         x, used, why = r.ratio("encode/storytok-1", "encode/tiktoken-1")
@@ -252,6 +277,8 @@ def targets(rows: list[dict], checks_: list[dict], corpus: str, est: dict, input
                                ("scale/encode", 600 * MB, f"--scale: peak RSS of encode_file, {big} < 600 MB")):
             v, used, why = r.rss(key)
             T(_target("4", corpus, name, v, "<", lim, _fmt_mb, used, why if r.by.get(key) else "run with --scale"))
+    if r.by and all(k.startswith("ray/") for k in r.by):   # make bench ENGINE=ray: the other issues' rows never ran
+        out = [t for t in out if t["issue"] == "11"]
     return out
 
 

@@ -6,7 +6,7 @@
     stages/bench.py --input FILE             # any text (<|endoftext|> between documents)
     stages/bench.py --quick                  # 10 MB, one run per job, no compile job: about a minute
     stages/bench.py --scale                  # + tinystories 2 GB / webtext 4 GB runs
-    stages/bench.py --only encode,batch      # job groups: train encode batch inputs cold stages scale
+    stages/bench.py --only encode,batch      # job groups: train encode batch inputs cold stages scale ray
     stages/bench.py --report encoded_datasets/bench.json [--markdown]   # show an earlier run
 
 Corpora are generated on first use into data/bench/ and reused (with their distinct
@@ -147,6 +147,9 @@ def make_config(args) -> tuple[BenchConfig, int]:
     scratch directory."""
     corpus = CORPORA[args.corpus]
     groups = groups_of(args, corpus.name)
+    if "ray" in groups:   # make bench ENGINE=ray: say `make setup-ray` now, not in every job's error
+        from storytok.engines.ray import require_ray
+        require_ray()
     data = args.data_dir
     if args.input is not None:
         inp = checked_input(args.input, "INPUT=/--input")

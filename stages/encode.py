@@ -4,11 +4,15 @@
     stages/encode.py --tokenizer DIR --out-dir OUT train=data/train.txt valid=data/valid.txt
     stages/encode.py ... train='data/owt/*.jsonl.zst' train=more/ valid=valid.parquet --field text
 
-A split's input is a file, a glob, a directory, or several of these (name the split
-again); kinds by extension: .txt, .jsonl/.ndjson, .parquet, optionally .gz/.zst. Writes
-OUT/parquet/<split>/part-NNNNN.parquet and _manifest.json. An interrupted run continues
-where it stopped; a finished one is left alone; a changed tokenizer or input starts the
-split over. A second run on the same split is refused while the first one writes it.
+A split's input is a file, a glob, a directory, a URI (s3://..., file://...), or several
+of these (name the split again); kinds by extension: .txt, .jsonl/.ndjson, .parquet,
+optionally .gz/.zst. Writes OUT/parquet/<split>/part-NNNNN.parquet and _manifest.json. An
+interrupted run continues where it stopped; a finished one is left alone; a changed
+tokenizer or input starts the split over. A second run on the same split is refused while
+the first one writes it.
+
+--engine ray encodes the split's shards as tasks on a Ray cluster (RAY_ADDRESS, or a
+local Ray with --workers CPUs): one part per shard, the same arrays (storytok.engines.ray).
 """
 from __future__ import annotations
 
@@ -18,8 +22,10 @@ import time
 from pathlib import Path
 
 from storytok.cli import console, mb, rate, run_stage, summary
+from storytok.engines import ENGINES, check_engine
 from storytok.errors import StorytokError
 from storytok.sources.inputs import check_source, load_tokenizer
+from storytok.sources.shards import DEFAULT_SHARD_BYTES
 from storytok.store.parquet_store import DEFAULT_CHUNK_BYTES, DEFAULT_PART_BYTES, encode_split
 
 
@@ -41,8 +47,15 @@ def main(argv=None) -> None:
                     help="read a null or missing text as an empty document (counted) instead of stopping")
     ap.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
     ap.add_argument("--chunk-bytes", type=int, default=DEFAULT_CHUNK_BYTES, help="text per encoding task")
-    ap.add_argument("--part-bytes", type=int, default=DEFAULT_PART_BYTES, help="text per Parquet part")
+    ap.add_argument("--part-bytes", type=int, default=DEFAULT_PART_BYTES, help="text per Parquet part (local engine)")
+    ap.add_argument("--engine", default="local", help=f"where to encode: {' or '.join(ENGINES)} (default local)")
+    ap.add_argument("--shard-bytes", type=int, default=DEFAULT_SHARD_BYTES,
+                    help="ray engine: big .txt / .parquet files are cut into shards of about this much (one part each)")
     args = ap.parse_args(argv)
+    check_engine(args.engine)
+    if args.engine == "ray":
+        from storytok.engines.ray import require_ray
+        require_ray()
 
     specs: dict[str, list[str]] = {}
     for name, path in args.inputs:
@@ -54,24 +67,41 @@ def main(argv=None) -> None:
                                   skip_bad_docs=args.skip_bad_docs)
                for name, paths in specs.items()}
     tok = load_tokenizer(args.tokenizer)
+    cluster = None
+    if args.engine == "ray":
+        from storytok.engines.ray import connect, encode_split as encode_on_ray
+        cluster = connect(args.workers)
     rows = []
-    for name, src in sources.items():
-        t0 = time.perf_counter()
-        r = encode_split(tok, src, args.out_dir / "parquet" / name, split=name, workers=args.workers,
-                         chunk_bytes=args.chunk_bytes, part_bytes=args.part_bytes)
-        secs = time.perf_counter() - t0
-        if r.started_clean_because:
-            console.print(f"{name}: started over because {r.started_clean_because}", soft_wrap=True, markup=False)
-        if r.up_to_date:
-            how = "up to date, nothing to do"
-        else:
-            kept = f", kept {r.kept_parts} finished part(s)" if r.kept_parts else ""
-            how = (f"{mb(r.encoded_bytes)} of text in {secs:.1f}s, {rate(r.encoded_bytes / 1e6, secs, 'MB')}"
-                   f"{kept}")
-        bad = f", {r.bad_docs:,} bad document(s) read as empty" if r.bad_docs else ""
-        rows.append((f"{name}", f"{r.rows:,} rows, {r.tokens:,} tokens{bad}, {r.parts} part(s) in "
-                                f"{args.out_dir / 'parquet' / name}/ from {r.input} ({how})"))
+    try:
+        for name, src in sources.items():
+            t0 = time.perf_counter()
+            if cluster is None:
+                r = encode_split(tok, src, args.out_dir / "parquet" / name, split=name, workers=args.workers,
+                                 chunk_bytes=args.chunk_bytes, part_bytes=args.part_bytes)
+            else:
+                r = encode_on_ray(tok, args.tokenizer, src, args.out_dir / "parquet" / name, split=name,
+                                  chunk_bytes=args.chunk_bytes, shard_bytes=args.shard_bytes, cluster=cluster)
+            rows.append(_split_row(args, name, r, time.perf_counter() - t0))
+    finally:
+        if cluster is not None:
+            cluster.close()
+    if cluster is not None:
+        rows.append(("engine", f"ray: {cluster.describe()}; one part per shard"))
     summary("make encode", rows)
+
+
+def _split_row(args, name: str, r, secs: float) -> tuple[str, str]:
+    """The summary line of one split (and a note first if it started over)."""
+    if r.started_clean_because:
+        console.print(f"{name}: started over because {r.started_clean_because}", soft_wrap=True, markup=False)
+    if r.up_to_date:
+        how = "up to date, nothing to do"
+    else:
+        kept = f", kept {r.kept_parts} finished part(s)" if r.kept_parts else ""
+        how = f"{mb(r.encoded_bytes)} of text in {secs:.1f}s, {rate(r.encoded_bytes / 1e6, secs, 'MB')}{kept}"
+    bad = f", {r.bad_docs:,} bad document(s) read as empty" if r.bad_docs else ""
+    return (f"{name}", f"{r.rows:,} rows, {r.tokens:,} tokens{bad}, {r.parts} part(s) in "
+                       f"{args.out_dir / 'parquet' / name}/ from {r.input} ({how})")
 
 
 def _variable(split: str) -> str:

@@ -10,6 +10,9 @@ GPT-2's BPE (vocab.json + merges.txt from --gpt2-dir) restricted to the VOCAB_SI
 tokens most frequent in the train text, plus <|endoftext|> and <|unk|> (see
 docs/gpt2_top10k.md). Skips the work when the directory already holds a tokenizer made the
 same way from the same file (--force rebuilds).
+
+--engine ray counts the pre-tokens on a Ray cluster (RAY_ADDRESS, or a local Ray with
+--workers CPUs) and runs the merge loop here: the same merges (storytok.engines.ray).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import sys
 from pathlib import Path
 
 from storytok.cli import console, mb, rate, run_stage, summary
+from storytok.engines import ENGINES, check_engine
 from storytok.store.corpus_stats import longest_tokens
 from storytok.errors import StorytokError
 from storytok.bpe.tokenizer_store import KINDS, build_gpt2_top10k_into_dir, train_into_dir
@@ -39,19 +43,31 @@ def main(argv=None) -> None:
                     help="gpt2-top10k: folder with GPT-2's vocab.json and merges.txt (default data/gpt2)")
     ap.add_argument("--sample-stories", type=int, default=None, metavar="N",
                     help="gpt2-top10k: count tokens on the first N stories only (default: the whole file)")
+    ap.add_argument("--engine", default="local", help=f"where to count pre-tokens: {' or '.join(ENGINES)} (default local)")
+    ap.add_argument("--shard-bytes", type=int, default=None,
+                    help="ray engine: big .txt / .parquet files are counted in shards of about this much (default 64 MiB)")
     args = ap.parse_args(argv)
+    check_engine(args.engine)
     train = args.train or ["data/TinyStoriesV2-GPT4-train.txt"]
     args.train = train[0] if len(train) == 1 else train
 
     if args.kind not in KINDS:
         raise StorytokError(f"KIND={args.kind}: unknown tokenizer kind; choose {' or '.join(KINDS)}")
     if args.kind == "gpt2-top10k":
+        if args.engine != "local":
+            raise StorytokError("KIND=gpt2-top10k counts on the local engine only; drop ENGINE=ray")
         return gpt2_top10k(args)
     if args.sample_stories is not None:
         raise StorytokError("SAMPLE_STORIES (--sample-stories) applies to KIND=gpt2-top10k only; "
                             "the bpe kind trains on the whole TRAIN file")
-    r = train_into_dir(args.train, args.vocab_size, args.out, workers=args.workers, force=args.force,
-                       field=args.field, skip_bad_docs=args.skip_bad_docs)
+    on_ray: dict = {}
+    trainer = _ray_trainer(args.workers, args.shard_bytes, on_ray) if args.engine == "ray" else None
+    try:
+        r = train_into_dir(args.train, args.vocab_size, args.out, workers=args.workers, force=args.force,
+                           field=args.field, skip_bad_docs=args.skip_bad_docs, train=trainer)
+    finally:
+        if "cluster" in on_ray:
+            on_ray["cluster"].close()
     tok = r.tokenizer
     for note in r.notes:
         console.print(f"note: {note}", soft_wrap=True, markup=False)
@@ -67,7 +83,23 @@ def main(argv=None) -> None:
         ("merges", f"{len(tok.merges):,}"),
         ("longest tokens", ", ".join(repr(t["text"]) for t in longest_tokens(tok, 5))),
         ("wrote", f"{args.out}/vocab.json, merges.txt, tokenizer.json, tokenizer.tiktoken"),
-    ])
+    ] + ([("engine", f"ray: pre-tokens counted on {on_ray['cluster'].describe()}, merges here")]
+         if "cluster" in on_ray else []))
+
+
+def _ray_trainer(workers, shard_bytes, holder: dict):
+    """train_bpe with the counting on Ray; the cluster is reached only when training runs (an
+    up-to-date tokenizer needs none) and left in holder["cluster"]."""
+    from storytok.engines.ray import connect, require_ray, train_bpe
+    from storytok.sources.shards import DEFAULT_SHARD_BYTES
+
+    require_ray()
+
+    def train(source, vocab_size, specials, workers=workers, progress=False):
+        holder["cluster"] = connect(workers)
+        return train_bpe(source, vocab_size, specials, progress=progress, cluster=holder["cluster"],
+                         shard_bytes=shard_bytes or DEFAULT_SHARD_BYTES)
+    return train
 
 
 def _describe(train) -> str:

@@ -248,3 +248,100 @@ def stage_output_ids(p: dict) -> dict:
                 for chunk in col.chunks:
                     h.add_offsets(chunk.values.to_numpy(zero_copy_only=False), chunk.offsets.to_numpy())
     return c.result(parts=len(parts), **h.result())
+
+
+# ---- engines: make encode's work in-process, local threads or Ray (issue 11) --------------------
+
+def _start_ray(cpus: int) -> tuple:
+    """A local Ray with `cpus` CPUs inside this worker process, and the seconds it took."""
+    import logging
+
+    import ray
+    t = time.perf_counter()
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    from storytok.engines.ray import connect
+    return connect(), time.perf_counter() - t
+
+
+def _parquet_ids(parquet_dir: Path, tokenizer_dir: str) -> dict:
+    return {k: v for k, v in stage_output_ids({"parquet_dir": str(parquet_dir), "tokenizer_dir": tokenizer_dir}).items()
+            if k not in ("seconds", "cpu_seconds")}
+
+
+def make_encode(p: dict) -> dict:
+    """What `make encode` does for one split, in-process and timed alone: store.encode_split
+    (engine local, `workers` threads) or engines.ray.encode_split (engine ray, on a local Ray
+    of `ray_cpus` CPUs started here). Fixed costs are paid first and reported, untimed: the
+    kernels loaded (a warm-up split), and for Ray the cluster's start and a worker per CPU
+    started and ready (engines.ray.warm_up). CPU seconds include the Ray tasks' (their worker
+    processes', as the tasks measured them). The ids of the Parquet parts are hashed after."""
+    import shutil
+    from storytok.sources.inputs import load_tokenizer
+    from storytok.sources.shards import DEFAULT_SHARD_BYTES
+    from storytok.store.parquet_store import encode_split as local_encode
+
+    work = Path(p["out_dir"])
+    shutil.rmtree(work, ignore_errors=True)
+    tok = load_tokenizer(p["tokenizer_dir"])
+    breakdown = {}
+    split_dir = work / "parquet" / "train"
+    if p["engine"] == "ray":
+        from storytok.engines.ray import encode_split, warm_up
+        cluster, started = _start_ray(p["ray_cpus"])
+        t = time.perf_counter()
+        pids = warm_up(tok, p["tokenizer_dir"], cluster)
+        breakdown["start a local Ray (not timed)"] = round(started, 3)
+        breakdown[f"start {len(set(pids))} workers, load kernels + tokenizer (not timed)"] = round(
+            time.perf_counter() - t, 3)
+        shard = p.get("shard_bytes") or DEFAULT_SHARD_BYTES
+        with Clock() as c:
+            r = encode_split(tok, p["tokenizer_dir"], p["path"], split_dir, split="train", shard_bytes=shard,
+                             progress=False, cluster=cluster)
+        more = {"shards": r.shards}
+        c.cpu += r.task_cpu_seconds   # the workers' CPU: the driver's alone would hide the work
+    else:
+        local_encode(tok, p["warm_path"], work / "warm", split="train", workers=p["workers"], progress=False)
+        with Clock() as c:
+            r = local_encode(tok, p["path"], split_dir, split="train", workers=p["workers"], progress=False)
+        more = {}
+    out = c.result(parts=r.parts, breakdown=breakdown, **more)
+    _stop_ray()
+    out.update(_parquet_ids(split_dir, p["tokenizer_dir"]))
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _stop_ray() -> None:
+    """Stop this process's local Ray now (and wait for it), so its processes' exit does not
+    overlap the next job's timed region."""
+    import sys
+    if "ray" in sys.modules:
+        import ray
+        if ray.is_initialized():
+            ray.shutdown()
+
+
+def ray_train(p: dict) -> dict:
+    """engines.ray.train_bpe (pre-tokens counted on a local Ray of `ray_cpus` CPUs started here,
+    merges in this process), timed after the cluster's start and its workers' warm-up. CPU
+    seconds include the counting tasks'."""
+    from storytok.engines.ray import train_bpe
+    from storytok.sources.shards import DEFAULT_SHARD_BYTES
+    cluster, started = _start_ray(p["ray_cpus"])
+    t = time.perf_counter()
+    train_bpe(p["warm_path"], 300, [EOT], shard_bytes=max(p["warm_bytes"] // (2 * cluster.cpus), 1 << 12),
+              cluster=cluster)
+    warm = time.perf_counter() - t
+    stats: dict = {}
+    with Clock() as c:
+        vocab, merges = train_bpe(p["path"], p["vocab_size"], [EOT], cluster=cluster, stats=stats,
+                                  shard_bytes=p.get("shard_bytes") or DEFAULT_SHARD_BYTES)
+    c.cpu += stats["task_cpu_seconds"]   # the counting tasks' CPU (their worker processes)
+    _stop_ray()
+    h = hashlib.sha256()
+    for a, b in merges:
+        h.update(len(a).to_bytes(4, "little") + a + len(b).to_bytes(4, "little") + b)
+    return c.result(merges=len(merges), merges_hash=h.hexdigest()[:32],
+                    shards=stats["shards"],
+                    breakdown={"start a local Ray (not timed)": round(started, 3),
+                               "warm-up training on the tiny file (not timed)": round(warm, 3)})

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 SAMPLE = ("Once upon a time, a little girl named Lily found a shiny red ball. She didn't know "
           "whose it was. \"Can I play?\" she asked.\n\nThey played 12 games in the park.\n")
 WARMUP_TEXT = (SAMPLE + "<|endoftext|>\n") * 20 + "naïve café 東京 😀"
@@ -40,6 +42,8 @@ def warm_train() -> None:
         train_bpe(_sample_file(tmp), 300, ["<|endoftext|>"], workers=1)
     words, offsets, counts = kernels.count_pretokens(SAMPLE.encode())
     kernels.train_merges(words, offsets, counts, 10)
+    from storytok.kernels.partition import span_partitions   # the Ray engine's counting (engines.counts)
+    span_partitions(np.frombuffer(b"a story", np.uint8), np.array([0, 1, 7], np.int64), 2)
 
 
 def warm_encode() -> None:

@@ -63,9 +63,11 @@ def _same_training(old: dict | None, new: dict) -> bool:
 
 def train_into_dir(train_path, vocab_size: int, directory: Path, *, workers: int | None = None,
                    force: bool = False, progress: bool = True, field: str = "text",
-                   skip_bad_docs: bool = False) -> TrainReport:
+                   skip_bad_docs: bool = False, train=None) -> TrainReport:
     """Train a byte-level BPE with `<|endoftext|>` on `train_path` (a file, glob, directory or
-    list of them, any input kind: storytok.sources) and save it to `directory`."""
+    list of them, any input kind: storytok.sources) and save it to `directory`. `train` is
+    the training function (train_bpe's signature; default train_bpe: the local engine;
+    storytok.engines.ray.train_bpe counts on a cluster and gives the same merges)."""
     from storytok import Tokenizer, train_bpe
     from storytok.sources.inputs import check_source, load_tokenizer
 
@@ -84,7 +86,7 @@ def train_into_dir(train_path, vocab_size: int, directory: Path, *, workers: int
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        vocab, merges = train_bpe(source, vocab_size, [EOT], workers=workers, progress=progress)
+        vocab, merges = (train or train_bpe)(source, vocab_size, [EOT], workers=workers, progress=progress)
     tok = Tokenizer(vocab, merges, special_tokens=[EOT])
     tmp = tmp_path(directory)
     remove_quietly(tmp)

@@ -16,12 +16,13 @@ from storytok.errors import StorytokError
 from storytok.sources.arrow_docs import STRING_TYPES, doc_chunk, is_text_type, strings_of
 from storytok.sources.chunks import DEFAULT_CHUNK_BYTES, Chunk
 from storytok.sources.resolve import InputFile
+from storytok.sources.uri import is_uri, open_input
 
 
 def open_parquet(f: InputFile, field: str) -> pq.ParquetFile:
     """The file opened, its `field` column checked: present and a string column."""
     try:
-        pf = pq.ParquetFile(f.path)
+        pf = pq.ParquetFile(open_input(f.path) if is_uri(f.path) else f.path)
     except (pa.ArrowException, OSError) as e:
         raise StorytokError(f"{f.path}: not a readable Parquet file ({' '.join(str(e).split())})") from None
     schema = pf.schema_arrow
@@ -67,12 +68,14 @@ def _chunk(f: InputFile, field: str, arr, row: int, file_index: int, skip_bad_do
 
 
 def iter_parquet_chunks(f: InputFile, field: str = "text", *, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-                        start: int = 0, file_index: int = 0, skip_bad_docs: bool = False) -> Iterator[Chunk]:
-    """Chunks of the documents in column `field`, from row `start`; chunk.offset / chunk.end
-    are row numbers."""
+                        start: int = 0, file_index: int = 0, skip_bad_docs: bool = False,
+                        stop: int | None = None) -> Iterator[Chunk]:
+    """Chunks of the documents in column `field`, from row `start` to row `stop` (the end of
+    the file if None; else the start of a row group: a shard, storytok.sources.shards);
+    chunk.offset / chunk.end are row numbers."""
     pf = open_parquet(f, field)
     md = pf.metadata
-    total = md.num_rows
+    total = md.num_rows if stop is None else min(stop, md.num_rows)
     if start >= total:
         return
     first_group, row = 0, 0
@@ -84,6 +87,8 @@ def iter_parquet_chunks(f: InputFile, field: str = "text", *, chunk_bytes: int =
         # Batches are counted from each row group's start, so a run resumed at a chunk's end
         # (a batch boundary) reads the same batches an uninterrupted one reads after it.
         for g in range(first_group, md.num_row_groups):
+            if row >= total:
+                break
             for batch in pf.iter_batches(batch_size=batch_rows, columns=[field], row_groups=[g], use_threads=False):
                 arr = batch.column(0)
                 if row + len(arr) <= start:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storytok.errors import StorytokError
+from storytok.sources.uri import expand as expand_uri, is_uri
 
 KINDS = {".txt": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 COMPRESSIONS = {".gz": "gzip", ".zst": "zstd"}
@@ -36,8 +37,8 @@ class InputFile:
     mtime_ns: int
 
     def identity(self) -> dict:
-        return {"path": str(Path(self.path).resolve()), "kind": self.kind, "size": self.size,
-                "mtime_ns": self.mtime_ns}
+        path = self.path if is_uri(self.path) else str(Path(self.path).resolve())
+        return {"path": path, "kind": self.kind, "size": self.size, "mtime_ns": self.mtime_ns}
 
     @property
     def name(self) -> str:
@@ -66,18 +67,23 @@ def kind_of(path, unknown_as_text: bool = False) -> tuple[str, str | None]:
     return kind, compression
 
 
-def _file(path: str, unknown_as_text: bool = False) -> InputFile:
+def _file(path: str, unknown_as_text: bool = False, listed: tuple[int, int] | None = None) -> InputFile:
+    """One input file, checked; `listed` is (size, mtime_ns) of a URI, as its listing gave them."""
     kind, compression = kind_of(path, unknown_as_text)
-    try:
-        st = os.stat(path)
-    except OSError as e:
-        raise StorytokError(f"{path}: cannot read it ({e.strerror})") from None
-    if not os.access(path, os.R_OK):
-        raise StorytokError(f"{path}: permission denied; make it readable or pass another file")
-    if st.st_size == 0 and (kind == "txt" or compression):   # an empty JSONL file holds no documents: fine
+    if listed is not None:
+        size, mtime_ns = listed
+    else:
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            raise StorytokError(f"{path}: cannot read it ({e.strerror})") from None
+        if not os.access(path, os.R_OK):
+            raise StorytokError(f"{path}: permission denied; make it readable or pass another file")
+        size, mtime_ns = st.st_size, st.st_mtime_ns
+    if size == 0 and (kind == "txt" or compression):   # an empty JSONL file holds no documents: fine
         raise StorytokError(f"{path}: file is empty; expected " + (
             "UTF-8 text with stories separated by <|endoftext|>" if kind == "txt" else f"{compression} data"))
-    return InputFile(path, kind, compression, st.st_size, st.st_mtime_ns)
+    return InputFile(path, kind, compression, size, mtime_ns)
 
 
 def _known(name: str) -> bool:
@@ -144,13 +150,14 @@ def resolve(spec, unknown_as_text: bool = False) -> list[InputFile]:
     files: list[InputFile] = []
     seen: dict[str, str] = {}
     for item in as_items(spec):
-        for path in _expand(item):
-            real = os.path.realpath(path)
+        listed = {uri: (size, mtime) for uri, size, mtime in expand_uri(item, _known)} if is_uri(item) else None
+        for path in (list(listed) if listed is not None else _expand(item)):
+            real = path if listed is not None else os.path.realpath(path)
             if real in seen:
                 raise StorytokError(f"{path}: named twice in the input ({seen[real]!r} and {item!r}); each file "
                                     f"may appear once")
             seen[real] = item
-            files.append(_file(path, unknown_as_text and path == item))
+            files.append(_file(path, unknown_as_text and path == item, listed[path] if listed is not None else None))
     return files
 
 

@@ -76,18 +76,24 @@ class Source:
         for i in range(first, len(self.files)):
             f = self.files[i]
             o, ln = (offset, line) if i == first else (0, 0)
-            yield from self._file_chunks(i, f, matcher, chunk_bytes, o, ln)
+            yield from self.file_chunks(i, matcher, chunk_bytes=chunk_bytes, offset=o, line=ln)
 
-    def _file_chunks(self, i: int, f: InputFile, matcher, chunk_bytes: int, offset: int, line: int) -> Iterator[Chunk]:
+    def file_chunks(self, i: int, matcher: SpecialMatcher, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                    offset: int = 0, line: int = 0, stop: int | None = None) -> Iterator[Chunk]:
+        """The chunks of file i from `offset` (a chunk end), up to `stop` if given: a shard of
+        the file (storytok.sources.shards; a byte right after a separator in .txt, a row group
+        start in Parquet), whose last document ends there, without the file's end."""
+        f = self.files[i]
         if f.kind == "txt":
             ended = False
             end = offset
-            for c in iter_text_chunks(f, matcher, chunk_bytes=chunk_bytes, start=offset, file_index=i, ends_doc=True):
+            for c in iter_text_chunks(f, matcher, chunk_bytes=chunk_bytes, start=offset, file_index=i,
+                                      ends_doc=stop is None, stop=stop):
                 ended = c.ends_doc
                 end = c.end
                 c.position = (i + 1, 0, 0) if c.ends_doc else (i, c.end, 0)
                 yield c
-            if not ended:   # the last chunk could not tell it was the last (a compressed stream)
+            if not ended and stop is None:   # the last chunk could not tell it was the last (a compressed stream)
                 yield terminator(f, i, end)
             return
         doc_bytes = min(chunk_bytes, DOC_CHUNK_BYTES)
@@ -96,7 +102,7 @@ class Source:
                                    file_index=i, skip_bad_docs=self.skip_bad_docs)
         else:
             it = iter_parquet_chunks(f, self.field, chunk_bytes=doc_bytes, start=offset, file_index=i,
-                                     skip_bad_docs=self.skip_bad_docs)
+                                     skip_bad_docs=self.skip_bad_docs, stop=stop)
         for c in it:
             c.position = (i, c.end, c.end_line)
             yield c

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from storytok.errors import StorytokError
 from storytok.sources.resolve import InputFile
+from storytok.sources.uri import is_uri, open_input
 
 SKIP_BLOCK = 1 << 22
 _FORMAT = {"gzip": "gzip", "zstd": "zstd"}
@@ -25,7 +26,7 @@ class InputStream:
     def __init__(self, f: InputFile):
         self.file = f
         try:
-            self._raw = pa.OSFile(f.path, "rb")
+            self._raw = open_input(f.path) if is_uri(f.path) else pa.OSFile(f.path, "rb")
         except OSError as e:
             raise StorytokError(f"{f.path}: cannot open it ({_reason(e)})") from None
         self._stream = pa.CompressedInputStream(self._raw, f.compression) if f.compression else self._raw

@@ -17,15 +17,21 @@ from storytok.sources.streams import InputStream
 
 
 def iter_text_chunks(f: InputFile, matcher: SpecialMatcher, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-                     start: int = 0, file_index: int = 0, ends_doc: bool = False) -> Iterator[Chunk]:
-    """Chunks of a .txt input from decompressed byte `start` (a chunk end of an earlier run).
-    With `ends_doc` the last chunk's text ends a document (the pipeline's separator follows)."""
+                     start: int = 0, file_index: int = 0, ends_doc: bool = False,
+                     stop: int | None = None) -> Iterator[Chunk]:
+    """Chunks of a .txt input from decompressed byte `start` (a chunk end of an earlier run)
+    to byte `stop` (the end if None; else right after a separator: a shard's end,
+    storytok.sources.shards). With `ends_doc` the last chunk's text ends a document (the
+    pipeline's separator follows)."""
     with InputStream(f) as s:
         if start:
             s.skip(start)
         size = None if f.compression else f.size
+        readinto = s.readinto
+        if stop is not None:
+            size, readinto = stop, _bounded(s.readinto, stop - start)
         any_text = start > 0
-        for chunk in iter_stream_chunks(s.readinto, matcher, chunk_bytes, start, size, path=f.path):
+        for chunk in iter_stream_chunks(readinto, matcher, chunk_bytes, start, size, path=f.path):
             any_text = True
             chunk.file = file_index
             chunk.compressed = f.compression is not None
@@ -36,3 +42,16 @@ def iter_text_chunks(f: InputFile, matcher: SpecialMatcher, *, chunk_bytes: int 
         if not any_text:
             raise StorytokError(f"{f.path}: decompresses to no text; expected UTF-8 text with stories separated "
                                 f"by <|endoftext|>")
+
+
+def _bounded(readinto, limit: int):
+    """readinto that stops after `limit` bytes, as if the stream ended there."""
+    left = [limit]
+
+    def read(view) -> int:
+        if left[0] <= 0:
+            return 0
+        n = readinto(view[:left[0]] if len(view) > left[0] else view)
+        left[0] -= n
+        return n
+    return read

@@ -173,28 +173,37 @@ def encode_split(tok, source, split_dir: Path, *, split: str, field: str = "text
         return _encode_locked(tok, src, split_dir, split, workers, chunk_bytes, part_bytes, progress)
 
 
-def _encode_locked(tok, src: Source, split_dir: Path, split: str, workers, chunk_bytes: int, part_bytes: int,
-                   progress: bool) -> EncodeReport:
+def split_identity(tok, src: Source, split: str, *, chunk_bytes: int, engine: str = "local", **extra) -> dict:
+    """What a split's parts are made from (the manifest without its parts): tokenizer, every
+    input file, field, chunk size, schema, and the engine that cut the parts (with what else
+    that engine's cut depends on, `extra`: the Ray engine's shard plan). A run resumes only
+    parts made from the same (_why_not_resumable)."""
     eot = tok.special_ids[EOT]
     unk = unk_id_of(tok)
-    schema = schema_for(tok)
-    base_tok = tok if unk is None else tok.gpt2     # gpt2-top10k: encode with GPT-2, then map ids
-    sep_len = len(EOT.encode("utf-8"))
     want = {
         "format": FORMAT,
         "split": split,
+        "engine": engine,
         "inputs": src.identity(),
         "field": src.field,
         "skip_bad_docs": bool(src.skip_bad_docs),
         "tokenizer": {"fingerprint": tok.fingerprint(), "vocab_size": len(tok), "eot_id": int(eot)},
         "chunk_bytes": int(chunk_bytes),
-        "separator_bytes": sep_len,
-        "schema": {f.name: "int32" if f.name == "n_bytes" else "list<uint16>" for f in schema},
+        "separator_bytes": len(EOT.encode("utf-8")),
+        "schema": {f.name: "int32" if f.name == "n_bytes" else "list<uint16>" for f in schema_for(tok)},
+        **extra,
     }
     if unk is not None:
         want["tokenizer"]["unk_id"] = int(unk)
-    report = EncodeReport(split, src.describe(), src.input_bytes, files=len(src.files))
+    return want
 
+
+def open_split(split_dir: Path, want: dict, report: EncodeReport) -> dict | None:
+    """Prepare a split directory (its lock held) for a run making parts from `want`: the
+    manifest to append parts to (its "parts" are those kept from an earlier run, already
+    written back with complete=False, files it does not list removed), or None when a
+    finished run made the same parts (the report then counts them). Fills the report's
+    kept_parts and started_clean_because."""
     old = read_manifest(split_dir)
     parts: list[dict] = []
     if old is not None:
@@ -202,18 +211,42 @@ def _encode_locked(tok, src: Source, split_dir: Path, split: str, workers, chunk
         if reason is None:
             parts = _valid_prefix(split_dir, old["parts"])
             if old.get("complete") and len(parts) == len(old["parts"]):
-                _remove_unlisted(split_dir, parts)
+                remove_unlisted(split_dir, parts)
                 report.up_to_date = True
                 _count(report, parts)
-                return report
+                return None
         else:
             report.started_clean_because = reason
     elif (split_dir / MANIFEST).exists():
         report.started_clean_because = "the manifest is from an older storytok or unreadable"
     manifest = dict(want, parts=parts, complete=False)  # `parts` is shared: appending records a part
-    _write_manifest(split_dir, manifest)  # first, so stale parts are never listed
-    _remove_unlisted(split_dir, parts)
+    write_manifest(split_dir, manifest)  # first, so stale parts are never listed
+    remove_unlisted(split_dir, parts)
     report.kept_parts = len(parts)
+    return manifest
+
+
+def finish_split(split_dir: Path, manifest: dict, report: EncodeReport) -> None:
+    """Mark a split complete once every part is recorded (one line if it holds no document)."""
+    if not sum(p["rows"] for p in manifest["parts"]):
+        raise StorytokError(f"{report.input}: no documents in the input (only blank lines?); "
+                            f"nothing to encode")
+    manifest["complete"] = True
+    write_manifest(split_dir, manifest)
+    remove_unlisted(split_dir, manifest["parts"])
+
+
+def _encode_locked(tok, src: Source, split_dir: Path, split: str, workers, chunk_bytes: int, part_bytes: int,
+                   progress: bool) -> EncodeReport:
+    unk = unk_id_of(tok)
+    schema = schema_for(tok)
+    base_tok = tok if unk is None else tok.gpt2     # gpt2-top10k: encode with GPT-2, then map ids
+    want = split_identity(tok, src, split, chunk_bytes=chunk_bytes)
+    report = EncodeReport(split, src.describe(), src.input_bytes, files=len(src.files))
+    manifest = open_split(split_dir, want, report)
+    if manifest is None:
+        return report
+    parts = manifest["parts"]
 
     start = tuple(parts[-1]["end"]) if parts else START
     n_threads = resolve_workers(workers)
@@ -222,15 +255,14 @@ def _encode_locked(tok, src: Source, split_dir: Path, split: str, workers, chunk
     part: _Part | None = None
     position = start
     writing: deque = deque()               # finished parts whose writers are still at work, in order
-    carry = np.empty(0, dtype=np.uint16)   # tokens of a document whose separator is still to come
-    carry_base = carry                      # their GPT-2 ids (gpt2-top10k), else the same array
+    rows = _Rows(tok)
 
     def record_finished(block: bool) -> None:
         """Append parts to the manifest in order, as their writers finish."""
         while writing and (block or writing[0].future.done()):
             parts.append(writing[0].future.result())   # a writer's error is raised here, its part still queued
             writing.popleft()
-            _write_manifest(split_dir, manifest)
+            write_manifest(split_dir, manifest)
 
     def hand_over(p: _Part) -> None:
         p.finish()
@@ -246,39 +278,21 @@ def _encode_locked(tok, src: Source, split_dir: Path, split: str, workers, chunk
             chunks = src.chunks(base_tok._matcher, chunk_bytes=chunk_bytes, start=start)
             for piece in encode_chunks(base_tok, chunks, sep_id=base_tok.special_ids[EOT], workers=workers):
                 c = piece.chunk
-                if part is not None and part.text_bytes >= part_bytes and carry.size == 0:
+                if part is not None and part.text_bytes >= part_bytes and not rows.open:
                     hand_over(part)
                     part = None
                 if part is None:
                     part = _Part(split_dir / part_name(len(parts) + len(writing)), position, want, schema, layout)
                     part.start(pool)
-                base = _as_uint16(piece.tokens, c.path)
-                tokens = base if unk is None else tok.from_gpt2(base)
-                if carry.size:
-                    tokens = np.concatenate([carry, tokens])
-                    base = tokens if unk is None else np.concatenate([carry_base, base])
-                cut = last_index(tokens, layout.eot) + 1   # rows up to the last separator are complete
-                part.add(tokens[:cut], base[:cut])
-                carry, carry_base = tokens[cut:], base[cut:]
-                position = part.end = c.position
-                # the input's own text (documents, and special tokens inside .txt text), and the
-                # separators the documents that end here are followed by
-                text, ended = (c.length, int(c.ends_doc)) if c.seg is None else (int((c.seg[1] - c.seg[0]).sum()), c.docs)
-                part.text_bytes += text + sep_len * ended
-                part.bad_docs += c.bad_docs
-                report.encoded_bytes += text
+                report.encoded_bytes += rows.feed(piece, part)
+                position = part.end
                 bar.update(src.disk_before(c.file) + c.disk_pos)
-            if carry.size:
-                raise RuntimeError("storytok bug: the input ended inside a document (no separator after it)")
+            rows.check_closed()
             if part is not None:
                 hand_over(part)
                 part = None
             record_finished(block=True)
-            if not sum(p["rows"] for p in parts):
-                raise StorytokError(f"{report.input}: no documents in the input (only blank lines?); "
-                                    f"nothing to encode")
-            manifest["complete"] = True
-            _write_manifest(split_dir, manifest)
+            finish_split(split_dir, manifest, report)
     finally:
         if part is not None:   # an error while filling it: its writer drops the temporary file
             part.abort()
@@ -287,17 +301,87 @@ def _encode_locked(tok, src: Source, split_dir: Path, split: str, workers, chunk
             while writing and writing[0].future.exception() is None:
                 parts.append(writing.popleft().future.result())
                 try:
-                    _write_manifest(split_dir, manifest)
+                    write_manifest(split_dir, manifest)
                 except StorytokError:
                     break
         pool.shutdown(wait=True)
         if writing or part is not None:
-            _remove_unlisted(split_dir, parts)
+            remove_unlisted(split_dir, parts)
     _count(report, parts)
     return report
 
 
-def _write_manifest(split_dir: Path, manifest: dict) -> None:
+def write_part(tok, pieces, final: Path, start: tuple, end: tuple, want: dict, *, tmp: Path | None = None,
+               publish: bool = True) -> tuple[dict, int]:
+    """One Parquet part holding every row of `pieces` (encoded chunks, as encode_chunks
+    yields them, ending where a document ends): (its manifest entry, text bytes read).
+
+    This is how an engine that cuts parts before encoding (storytok.engines.ray: a part per
+    shard) writes one, with the same row layout and entry as the local engine's parts.
+    Written under `tmp` (default: the hidden temporary name), renamed to `final` unless
+    publish=False (then the caller renames it, in order, when it records the entry)."""
+    part = _Part(Path(final), start, want, schema_for(tok), _RowLayout.of(tok), tmp=tmp, publish=publish)
+    rows = _Rows(tok)
+    text = 0
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="storytok-parquet")
+    try:
+        part.start(pool)
+        for piece in pieces:
+            text += rows.feed(piece, part)
+        rows.check_closed()
+        part.end = tuple(end)
+        part.finish()
+        entry = part.future.result()
+    except BaseException:
+        part.abort()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    return entry, text
+
+
+class _Rows:
+    """Encoded pieces -> a part's complete rows: ids mapped for gpt2-top10k, and the tokens of
+    a document that a chunk's end cut short carried over to the next piece."""
+
+    def __init__(self, tok):
+        self.tok = tok
+        self.unk = unk_id_of(tok)
+        self.eot = int(tok.special_ids[EOT])
+        self.sep_len = len(EOT.encode("utf-8"))
+        self.carry = np.empty(0, dtype=np.uint16)   # tokens of a document whose separator is still to come
+        self.carry_base = self.carry                  # their GPT-2 ids (gpt2-top10k), else the same array
+
+    @property
+    def open(self) -> bool:
+        """A document has begun whose separator has not come yet (a part may not end here)."""
+        return self.carry.size > 0
+
+    def feed(self, piece, part: "_Part") -> int:
+        """Hand the piece's complete rows to `part`; returns the text bytes its chunk read."""
+        c = piece.chunk
+        base = _as_uint16(piece.tokens, c.path)
+        tokens = base if self.unk is None else self.tok.from_gpt2(base)
+        if self.carry.size:
+            tokens = np.concatenate([self.carry, tokens])
+            base = tokens if self.unk is None else np.concatenate([self.carry_base, base])
+        cut = last_index(tokens, self.eot) + 1   # rows up to the last separator are complete
+        part.add(tokens[:cut], base[:cut])
+        self.carry, self.carry_base = tokens[cut:], base[cut:]
+        part.end = c.position
+        # the input's own text (documents, and special tokens inside .txt text), and the
+        # separators the documents that end here are followed by
+        text, ended = (c.length, int(c.ends_doc)) if c.seg is None else (int((c.seg[1] - c.seg[0]).sum()), c.docs)
+        part.text_bytes += text + self.sep_len * ended
+        part.bad_docs += c.bad_docs
+        return text
+
+    def check_closed(self) -> None:
+        if self.open:
+            raise RuntimeError("storytok bug: the input ended inside a document (no separator after it)")
+
+
+def write_manifest(split_dir: Path, manifest: dict) -> None:
     try:
         write_json_atomic(split_dir / MANIFEST, manifest)
     except OSError as e:
@@ -344,9 +428,11 @@ class _Part:
     QUEUE = 3
     _DONE, _ABORT = object(), object()
 
-    def __init__(self, final: Path, start: tuple, want: dict, schema: pa.Schema, layout: _RowLayout):
+    def __init__(self, final: Path, start: tuple, want: dict, schema: pa.Schema, layout: _RowLayout,
+                 tmp: Path | None = None, publish: bool = True):
         self.final = final
-        self.tmp = tmp_path(final.with_name("." + final.name))  # hidden from dataset readers
+        self.tmp = tmp or tmp_path(final.with_name("." + final.name))  # hidden from dataset readers
+        self.publish = publish   # False: left under tmp, for the caller to rename when it records the part
         self.start_pos = self.end = tuple(start)
         self.text_bytes = 0
         self.bad_docs = 0
@@ -420,7 +506,8 @@ class _Part:
             writer = None
             with open(self.tmp, "rb") as f:
                 os.fsync(f.fileno())
-            os.replace(self.tmp, self.final)
+            if self.publish:
+                os.replace(self.tmp, self.final)
         except OSError as e:
             self._drop(writer)
             raise os_error(e, self.final, "finished parts are kept; free space (or fix permissions) and run "
@@ -430,7 +517,7 @@ class _Part:
             raise
         return {"file": self.final.name, "start": list(self.start_pos), "end": list(self.end), "rows": rows,
                 "tokens": tokens, "text_bytes": self.text_bytes, "bad_docs": self.bad_docs,
-                "file_bytes": self.final.stat().st_size}
+                "file_bytes": (self.final if self.publish else self.tmp).stat().st_size}
 
     def _drop(self, writer) -> None:
         self._aborted = True
@@ -483,6 +570,10 @@ def _why_not_resumable(old: dict, want: dict) -> str | None:
         return "the tokenizer changed"
     if old.get("split") != want["split"]:
         return "the directory held another split"
+    was, now = old.get("engine", "local"), want.get("engine", "local")
+    if was != now:
+        return (f"its parts were cut by ENGINE={was} and this run is ENGINE={now} (the arrays are the same, but "
+                f"parts of two engines are never mixed)")
     o, w = old.get("inputs", []), want["inputs"]
     if [x.get("path") for x in o] != [x["path"] for x in w]:
         return "the input files changed (" + _list_change(o, w) + ")"
@@ -491,6 +582,8 @@ def _why_not_resumable(old: dict, want: dict) -> str | None:
             return f"the input file {b['path']} changed (size or modification time)"
     if old.get("chunk_bytes") != want["chunk_bytes"]:
         return "the chunk size changed"
+    if old.get("shards") != want.get("shards"):
+        return "the shard plan changed (another shard size)"
     if old.get("field") != want["field"] and any(x["kind"] != "txt" for x in w):
         return f"the text field changed ({old.get('field')!r} -> {want['field']!r})"
     if old.get("skip_bad_docs") and not want["skip_bad_docs"]:
@@ -521,7 +614,8 @@ def _valid_prefix(split_dir: Path, parts: list[dict]) -> list[dict]:
     return kept
 
 
-def _remove_unlisted(split_dir: Path, parts: list[dict]) -> None:
+def remove_unlisted(split_dir: Path, parts: list[dict]) -> None:
+    """Delete part files the manifest does not list and temporary files (a killed run's leftovers)."""
     listed = {p["file"] for p in parts} | {MANIFEST}
     for f in split_dir.iterdir():
         if f.name not in listed and (f.name.startswith("part-") or f.name.endswith(TMP_SUFFIX)):
