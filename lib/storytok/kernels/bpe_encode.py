@@ -1,43 +1,89 @@
 """Encoding: scan pre-tokens, look each up in a cache of earlier encodings, run BPE on a miss.
 
-TinyStories uses few distinct words, so after the first megabytes nearly every pre-token
-is a cache hit and encoding costs one scan plus one hash probe per pre-token. A miss
-applies the merges by rank (lowest first, leftmost on ties), as GPT-2 and tiktoken do.
+The hot loop works on blocks of pre-tokens: it hashes PROBE_BLOCK of them and prefetches
+their cache lines (`encode_cache`), then probes and emits them, so the memory latency of a
+cache far larger than the CPU caches (web text) overlaps with useful work. A hit in the
+home line of a pre-token of at most 15 bytes is the whole fast path; everything else (a
+longer probe walk, a miss, a long pre-token, more than four ids) goes to `_encode_slow`.
+
+A miss applies the merges by rank (lowest first, leftmost on ties), as GPT-2 and tiktoken
+do: the first round's ranks come from a 256 x 256 grid indexed by the bytes themselves, the
+later ones from one open-addressing table whose slots pack (pair, rank) into one int64.
+Pre-tokens longer than 15 bytes (and short ones of more than four ids) are cached in a
+span table (`spantable`) with a bounded size that is reset when full.
 """
 import numpy as np
 from numba import njit
 
-from storytok.kernels.arrays import grown
-from storytok.kernels.pairtable import pair_slot
+from storytok.kernels.encode_cache import (EPOCH, EXT, HITS, ID_LIMIT, K0, K1, LIMIT, LONG_HITS, LONG_IDS_USED,
+                                           LONG_MISSES, LONG_ON, LONG_RESETS, MARK, MAX_INLINE, MAX_SHORT, MISSES, SHIFT, SLOT, VAL, ENTRIES,
+                                           home_offset, pack_ids, prefetch, short_key)
 from storytok.kernels.scanner import scan_tokens
-from storytok.kernels.spankey import finish_hash, load8, low_bytes_mask, span_hash_tail, span_key
-from storytok.kernels.spantable import INLINE_PROBES, K0, K1, LEN, V0, V1, table_find, table_put, table_reserve
+from storytok.kernels.spankey import span_hash
+from storytok.kernels.spantable import LEN, V0, V1, table_find, table_put
 
-NO_RANK = np.int64(1) << 62
+NO_RANK = ID_LIMIT            # greater than every rank
+RANK_MASK = ID_LIMIT - 1
 LONG_WORD = 64                # from this length on, BPE uses a heap instead of rescanning
 MAX_CACHED_LEN = 256          # longer pre-tokens are encoded every time
-MAX_CACHE_ENTRIES = 1 << 14   # per thread (rows of 64 B at half load: 2 MB); past it new words are encoded, not cached
-TOKEN_BLOCK = 1 << 14
-FRONT_BITS = 13               # front cache: 8192 slots of 16 B (128 KB: stays in L2)
-_FRONT_MASK = (1 << FRONT_BITS) - 1
-_FRONT_MIX = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15
-
-
-def new_front_cache() -> np.ndarray:
-    """Empty front cache: rows [first 8 bytes of the word, length | id << 8]; -1 never matches
-    (0xFF bytes are not UTF-8, and no length is 255)."""
-    return np.full((1 << FRONT_BITS, 2), -1, np.int64)
+TOKEN_BLOCK = 1 << 12         # pre-token starts per scanner call
+PROBE_BLOCK = 64              # pre-tokens hashed and prefetched before the first of them is probed
+_M1 = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15
+_U = np.uint64                # unsigned indices skip Numba's negative-index wraparound code
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _front_slot(k0):
-    return ((k0 * _FRONT_MIX) >> 40) & _FRONT_MASK
+def _shift_of(size):
+    """64 - log2(size) for a power of two: the shift that keeps a hash's top bits."""
+    s = 64
+    while size > 1:
+        size >>= 1
+        s -= 1
+    return s
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _rank(mkey, mrank, x, y):
-    q = pair_slot(mkey, (x << 32) | y)
-    return mrank[q] if mkey[q] != -1 else NO_RANK
+def _rank(ptab, shift, x, y):
+    """Merge rank of the pair (x, y), NO_RANK if it does not merge. A slot is pair << 21 | rank."""
+    key = (x << 21) | y
+    mask = ptab.shape[0] - 1
+    q = ((key * _M1) >> shift) & mask
+    while True:
+        s = ptab[q]
+        if s < 0:
+            return NO_RANK
+        if (s >> 21) == key:
+            return s & RANK_MASK
+        q = (q + 1) & mask
+
+
+@njit(cache=True, nogil=True)
+def build_merge_table(left, right, new, byte_ids):
+    """(grid, ptab, new_of_rank) for merges 0..n-1 (left[r], right[r]) -> new[r]; ids < 2**21.
+
+    ptab: pair -> rank (the first rank of a repeated pair wins); grid[b0 << 8 | b1]: the rank
+    of the pair of single-byte tokens (byte_ids[b0], byte_ids[b1]), for a miss's first round."""
+    n = left.shape[0]
+    cap = 1024
+    while cap < 2 * n:
+        cap *= 2
+    shift = _shift_of(cap)
+    mask = cap - 1
+    ptab = np.full(cap, -1, np.int64)
+    new_of_rank = np.zeros(max(n, 1), np.int64)
+    for r in range(n):
+        key = (left[r] << 21) | right[r]
+        q = ((key * _M1) >> shift) & mask
+        while ptab[q] >= 0 and (ptab[q] >> 21) != key:
+            q = (q + 1) & mask
+        if ptab[q] < 0:
+            ptab[q] = (key << 21) | r
+        new_of_rank[r] = new[r]
+    grid = np.empty(1 << 16, np.int32)
+    for a in range(256):
+        for b in range(256):
+            grid[(a << 8) | b] = _rank(ptab, shift, byte_ids[a], byte_ids[b])
+    return grid, ptab, new_of_rank
 
 
 @njit(cache=True, nogil=True)
@@ -72,19 +118,23 @@ def _heap_pop(heap, n):
 
 
 @njit(cache=True, nogil=True)
-def bpe_long_word(parts, m, mkey, mrank, mnew):
+def bpe_long_word(parts, m, ptab, shift, new_of_rank):
     """BPE of parts[:m] in O(m log m): a linked list of symbols and a min-heap of
     (rank << 32 | left position); stale entries are skipped when popped. Same result as
     the rescanning loop (lowest rank first, leftmost on ties), for words long enough
     that rescanning would be quadratic."""
-    nxt = np.arange(1, m + 1)
-    prv = np.arange(-1, m - 1)
+    nxt = np.empty(m, np.int64)
+    prv = np.empty(m, np.int64)
+    alive = np.empty(m, np.bool_)
+    for i in range(m):
+        nxt[i] = i + 1
+        prv[i] = i - 1
+        alive[i] = True
     nxt[m - 1] = -1
-    alive = np.ones(m, np.bool_)
-    heap = np.empty(3 * m, np.int64)
+    heap = np.empty(3 * m, np.int64)  # m - 1 first pushes, then at most two per merge
     hn = 0
     for i in range(m - 1):
-        r = _rank(mkey, mrank, parts[i], parts[i + 1])
+        r = _rank(ptab, shift, parts[i], parts[i + 1])
         if r != NO_RANK:
             hn = _heap_push(heap, hn, (r << 32) | i)
     while hn > 0:
@@ -92,20 +142,19 @@ def bpe_long_word(parts, m, mkey, mrank, mnew):
         r = key >> 32
         i = key & 0xFFFFFFFF
         j = nxt[i]
-        if not alive[i] or j == -1 or _rank(mkey, mrank, parts[i], parts[j]) != r:
+        if not alive[i] or j == -1 or _rank(ptab, shift, parts[i], parts[j]) != r:
             continue
-        parts[i] = mnew[pair_slot(mkey, (parts[i] << 32) | parts[j])]
+        parts[i] = new_of_rank[r]
         alive[j] = False
         nxt[i] = nxt[j]
         if nxt[j] != -1:
             prv[nxt[j]] = i
-        heap = grown(heap, hn, hn + 2)
         if prv[i] != -1:
-            r = _rank(mkey, mrank, parts[prv[i]], parts[i])
+            r = _rank(ptab, shift, parts[prv[i]], parts[i])
             if r != NO_RANK:
                 hn = _heap_push(heap, hn, (r << 32) | prv[i])
         if nxt[i] != -1:
-            r = _rank(mkey, mrank, parts[i], parts[nxt[i]])
+            r = _rank(ptab, shift, parts[i], parts[nxt[i]])
             if r != NO_RANK:
                 hn = _heap_push(heap, hn, (r << 32) | i)
     out = 0
@@ -118,143 +167,243 @@ def bpe_long_word(parts, m, mkey, mrank, mnew):
 
 
 @njit(cache=True, nogil=True)
-def bpe_word(buf, s, e, byte_ids, mkey, mrank, mnew, parts, ranks):
-    """BPE of the bytes buf[s:e] into parts[:m]; returns m. parts/ranks are scratch of size >= e-s."""
-    m = e - s
-    for i in range(m):
-        parts[i] = byte_ids[buf[s + i]]
-    if m >= LONG_WORD:
-        return bpe_long_word(parts, m, mkey, mrank, mnew)
-    for i in range(m - 1):
-        ranks[i] = _rank(mkey, mrank, parts[i], parts[i + 1])
+def bpe_bytes(buf, s, n, byte_ids, grid, ptab, shift, new_of_rank, parts, ranks):
+    """BPE of the n >= 1 bytes buf[s:s+n] into parts[:m]; returns m. parts and ranks are
+    scratch of at least n entries. Rescans the ranks for the lowest (leftmost on ties);
+    only the two ranks around a merge change, so a merge costs one scan and two lookups."""
+    for q in range(n):
+        parts[q] = byte_ids[buf[s + q]]
+    if n >= LONG_WORD:
+        return bpe_long_word(parts, n, ptab, shift, new_of_rank)
+    for q in range(n - 1):
+        ranks[q] = grid[(np.int64(buf[s + q]) << 8) | buf[s + q + 1]]
+    m = n
     while m > 1:
         best = 0
-        for i in range(1, m - 1):
-            if ranks[i] < ranks[best]:
-                best = i
-        if ranks[best] == NO_RANK:
+        br = ranks[0]
+        for q in range(1, m - 1):
+            if ranks[q] < br:
+                best = q
+                br = ranks[q]
+        if br == NO_RANK:
             break
-        parts[best] = mnew[pair_slot(mkey, (parts[best] << 32) | parts[best + 1])]
-        for i in range(best + 1, m - 1):
-            parts[i] = parts[i + 1]
-            ranks[i] = ranks[i + 1]
+        parts[best] = new_of_rank[br]
+        for q in range(best + 1, m - 1):
+            parts[q] = parts[q + 1]
+            ranks[q] = ranks[q + 1]
         m -= 1
         if best > 0:
-            ranks[best - 1] = _rank(mkey, mrank, parts[best - 1], parts[best])
+            ranks[best - 1] = _rank(ptab, shift, parts[best - 1], parts[best])
         if best < m - 1:
-            ranks[best] = _rank(mkey, mrank, parts[best], parts[best + 1])
+            ranks[best] = _rank(ptab, shift, parts[best], parts[best + 1])
     return m
 
 
 @njit(cache=True, nogil=True)
-def encode_segments(buf, words, seg_starts, seg_ends, seg_special, classes, byte_ids, mkey, mrank, mnew,
-                    rows, arena, meta, cache_ids, cache_used, front, out):
-    """Encode text segments (each followed by special id seg_special[k], or none if -1) into out.
-
-    The cache (rows, arena, meta, cache_ids, cache_used) persists across calls; it may be
-    regrown, so it is returned. A cached word of one id keeps it in the row itself (V1 == -1),
-    saving a second memory access for the common case. In front of it, `front` is a small
-    direct-mapped cache of one-id words up to 8 bytes (most of TinyStories): one probe, no
-    loop, and it fits in L2 where the main table does not. Returns (n_out, rows, arena, cache_ids).
-    """
-    n_out = 0
-    longest = 0
-    for k in range(seg_starts.shape[0]):
-        longest = max(longest, seg_ends[k] - seg_starts[k])
-    parts = np.empty(max(longest, 1), np.int64)
-    ranks = np.empty(max(longest, 1), np.int64)
-    starts = np.empty(TOKEN_BLOCK, np.int64)
-    for k in range(seg_starts.shape[0]):
-        pos = seg_starts[k]
-        end = seg_ends[k]
-        while pos < end:
-            n_tok, pos = scan_tokens(buf, words, pos, end, classes, starts)
-            for t in range(n_tok):
-                i = starts[t]
-                j = starts[t + 1]
-                n = j - i
-                if n <= 8:
-                    k0 = np.int64(load8(words, i) & low_bytes_mask(n))
-                    f = _front_slot(k0)
-                    if front[f, 0] == k0 and (front[f, 1] & 0xFF) == n:
-                        out[n_out] = front[f, 1] >> 8
-                        n_out += 1
-                        continue
-                cacheable = n <= MAX_CACHED_LEN
-                h = k0 = k1 = np.int64(0)
-                if cacheable:
-                    h, k0, k1 = span_key(words, i, n)
-                    if n > 16:
-                        h = span_hash_tail(buf, i, j, h)
-                    h = finish_hash(h)
-                    # The first probes are written out here: a helper taking `rows` would cost an
-                    # atomic reference count per pre-token. table_find handles the rest and long keys.
-                    idx = h & (rows.shape[0] - 1)
-                    hit = False
-                    if n <= 16:
-                        for _ in range(INLINE_PROBES):
-                            ln = rows[idx, LEN]
-                            if ln == n and rows[idx, K0] == k0 and rows[idx, K1] == k1:
-                                hit = True
-                                break
-                            if ln == 0:
-                                break
-                            idx = (idx + 1) & (rows.shape[0] - 1)
-                    if not hit:
-                        idx = table_find(rows, arena, buf, i, j, h, k0, k1)
-                    if idx >= 0:
-                        m = rows[idx, V1]
-                        if m < 0:
-                            out[n_out] = rows[idx, V0]
-                            n_out += 1
-                            if n <= 8:  # promote to the front cache (evicting whoever had the slot)
-                                f = _front_slot(k0)
-                                front[f, 0] = k0
-                                front[f, 1] = n | (rows[idx, V0] << 8)
-                        else:
-                            off = rows[idx, V0]
-                            for q in range(m):
-                                out[n_out + q] = cache_ids[off + q]
-                            n_out += m
-                        continue
-                m = bpe_word(buf, i, j, byte_ids, mkey, mrank, mnew, parts, ranks)
-                for q in range(m):
-                    out[n_out + q] = parts[q]
-                n_out += m
-                if cacheable and meta[0] < MAX_CACHE_ENTRIES:
-                    rows, arena = table_reserve(rows, arena, meta, n)
-                    idx = -table_find(rows, arena, buf, i, j, h, k0, k1) - 1
-                    table_put(rows, arena, meta, buf, i, j, h, k0, k1, idx)
-                    if m == 1:
-                        rows[idx, V0] = parts[0]
-                        rows[idx, V1] = -1
-                    else:
-                        used = cache_used[0]
-                        cache_ids = grown(cache_ids, used, used + m)
-                        cache_ids[used:used + m] = parts[:m]
-                        rows[idx, V0] = used
-                        rows[idx, V1] = m
-                        cache_used[0] = used + m
-        if seg_special[k] >= 0:
-            out[n_out] = seg_special[k]
-            n_out += 1
-    return n_out, rows, arena, cache_ids
+def _long_find(lrows, larena, lids, buf, words, i, j, out, n_out):
+    """Append the cached ids of buf[i:j] from the span table; returns the new n_out, or -1 if absent."""
+    h, k0, k1 = span_hash(buf, words, i, j)
+    idx = table_find(lrows, larena, buf, i, j, h, k0, k1)
+    if idx < 0:
+        return -1
+    off = lrows[idx, V0]
+    m = lrows[idx, V1]
+    for q in range(m):
+        out[n_out + q] = lids[off + q]
+    return n_out + m
 
 
 @njit(cache=True, nogil=True)
-def build_merge_table(left, right, new):
-    """Merge table for ranks 0..n-1: (left << 32 | right) -> (rank, new id); the first rank of a repeated pair wins."""
-    cap = 1024
-    while cap < 2 * left.shape[0]:
-        cap *= 2
-    mkey = np.full(cap, -1, np.int64)
-    mrank = np.zeros(cap, np.int64)
-    mnew = np.zeros(cap, np.int64)
-    for r in range(left.shape[0]):
-        key = (left[r] << 32) | right[r]
-        q = pair_slot(mkey, key)
-        if mkey[q] == -1:
-            mkey[q] = key
-            mrank[q] = r
-            mnew[q] = new[r]
-    return mkey, mrank, mnew
+def _long_put(lrows, larena, lmeta, lids, ts, buf, words, i, j, parts, m):
+    """Cache parts[:m] as the ids of buf[i:j] in the span table (fixed arrays: rows, key arena,
+    ids). When one of them is full, the table is emptied first (it is a cache, not a count)."""
+    n = j - i
+    if n > larena.shape[0] or m > lids.shape[0] or lrows.shape[0] < 2:
+        return
+    used = ts[LONG_IDS_USED]
+    if 2 * (lmeta[0] + 1) > lrows.shape[0] or lmeta[1] + n > larena.shape[0] or used + m > lids.shape[0]:
+        for r in range(lrows.shape[0]):
+            lrows[r, LEN] = 0
+        lmeta[0] = 0
+        lmeta[1] = 0
+        used = 0
+        ts[LONG_RESETS] += 1
+    h, k0, k1 = span_hash(buf, words, i, j)
+    idx = -table_find(lrows, larena, buf, i, j, h, k0, k1) - 1
+    table_put(lrows, larena, lmeta, buf, i, j, h, k0, k1, idx)
+    for q in range(m):
+        lids[used + q] = parts[q]
+    lrows[idx, V0] = used
+    lrows[idx, V1] = m
+    ts[LONG_IDS_USED] = used + m
+
+
+@njit(cache=True, nogil=True)
+def _encode_slow(buf, words, i, j, k0, k1, found, table, ts, lrows, larena, lmeta, lids,
+                 byte_ids, grid, ptab, pshift, new_of_rank, parts, ranks, out, n_out):
+    """A pre-token the fast path could not emit: a miss (BPE, then insert), or one whose ids
+    are in the span table and were not found there. found is what the short table's walk
+    gave: >= 0 a slot whose ids are in the span table, < 0 the empty slot -(found + 1)
+    where a short pre-token goes (-1 for a long one). Appends the ids of buf[i:j] to
+    out[n_out:]; returns (n_out, stop), stop meaning the table is at its limit and this miss
+    was not inserted: the caller returns so that the table can grow or be swept."""
+    n = j - i
+    stop = False
+    long_ok = ts[LONG_ON] != 0 and n <= MAX_CACHED_LEN
+    if found >= 0 and long_ok:  # an entry of more than four ids: look in the span table
+        r = _long_find(lrows, larena, lids, buf, words, i, j, out, n_out)
+        if r >= 0:
+            return r, stop
+    if n > parts.shape[0]:
+        parts = np.empty(n, np.int64)
+        ranks = np.empty(n, np.int64)
+    m = bpe_bytes(buf, i, n, byte_ids, grid, ptab, pshift, new_of_rank, parts, ranks)
+    for q in range(m):
+        out[n_out + q] = parts[q]
+    if n <= MAX_SHORT and found < 0:
+        ts[MISSES] += 1
+        if ts[LIMIT] >= 0:
+            if ts[ENTRIES] >= ts[LIMIT]:
+                stop = True
+            else:
+                slot = -found - 1
+                table[slot + K0] = k0
+                table[slot + K1] = k1
+                if m <= MAX_INLINE:
+                    val, ext = pack_ids(parts, m, ts[EPOCH] ^ MARK)
+                else:
+                    val, ext = ts[EPOCH] ^ MARK, np.int64(0)  # count 0: the ids are in the span table
+                table[slot + VAL] = val
+                table[slot + EXT] = ext
+                ts[ENTRIES] += 1
+        if m <= MAX_INLINE:
+            return n_out + m, stop
+    else:
+        ts[LONG_MISSES] += 1
+    if long_ok:
+        _long_put(lrows, larena, lmeta, lids, ts, buf, words, i, j, parts, m)
+    return n_out + m, stop
+
+
+@njit(cache=True, nogil=True)
+def _hash_block(words, starts, t0, t1, keys, homes, table, shift, pair_mask):
+    """Keys and home offsets of pre-tokens t0..t1-1, and a prefetch of each home line."""
+    for t in range(t0, t1):
+        i = starts[_U(t)]
+        k0, k1 = short_key(words, i, starts[_U(t + 1)] - i)
+        o = home_offset(k0, k1, shift, pair_mask)
+        prefetch(table, o)
+        b = t - t0
+        keys[_U(2 * b)] = k0
+        keys[_U(2 * b + 1)] = k1
+        homes[_U(b)] = o
+
+
+@njit(cache=True, nogil=True)
+def _probe_run(table, keys, homes, starts, t, t0, t1, out, n_out, epoch):
+    """Emit pre-tokens t.. of the block t0..t1-1 while they are hits with inline ids.
+
+    Returns (n_out, t, q) at the first one that is not: q is the slot of its entry if it
+    has one (ids in the span table), else -(empty slot + 1), or -1 for a long pre-token.
+    A small function of its own, so that its loop keeps everything in registers."""
+    mask = table.shape[0] - 1
+    while t < t1:
+        if starts[_U(t + 1)] - starts[_U(t)] > MAX_SHORT:
+            return n_out, t, -1
+        b = t - t0
+        k0 = keys[_U(2 * b)]
+        k1 = keys[_U(2 * b + 1)]
+        o = homes[_U(b)]
+        while True:
+            x = table[_U(o + K1)]
+            if x == k1 and table[_U(o + K0)] == k0:
+                break
+            if x == 0:
+                return n_out, t, -(o + 1)
+            o = (o + SLOT) & mask
+        v = table[_U(o + VAL)]
+        c = v & 7
+        if c == 0:
+            return n_out, t, o
+        if (v & MARK) != epoch:
+            table[_U(o + VAL)] = v ^ MARK
+        out[_U(n_out)] = (v >> 8) & RANK_MASK
+        out[_U(n_out + 1)] = v >> 32
+        if c > 2:
+            x = table[_U(o + EXT)]
+            out[_U(n_out + 2)] = x & 0xFFFFFFFF
+            out[_U(n_out + 3)] = x >> 32
+        n_out += c
+        t += 1
+    return n_out, t, -1
+
+
+@njit(cache=True, nogil=True)
+def encode_segments(buf, words, seg_starts, seg_ends, seg_special, classes, byte_ids, grid, ptab, new_of_rank,
+                    table, ts, lrows, larena, lmeta, lids, out, k, pos, n_out):
+    """Encode text segments k.. (each followed by special id seg_special[k], or none if -1)
+    into out[n_out:], starting at byte pos of segment k.
+
+    out needs 8 entries of slack past one id per byte (a hit writes two ids before its
+    count is known). Returns (n_out, k, pos): k == len(seg_starts) when done; else the
+    short-token table is at its limit, and the caller makes room
+    (`EncodeState.make_room`) and calls again from (k, pos).
+    """
+    starts = np.empty(TOKEN_BLOCK, np.int64)
+    keys = np.empty(2 * PROBE_BLOCK, np.int64)
+    homes = np.empty(PROBE_BLOCK, np.int64)
+    parts = np.empty(LONG_WORD, np.int64)
+    ranks = np.empty(LONG_WORD, np.int64)
+    shift = ts[SHIFT]
+    pair_mask = (table.shape[0] >> 3) - 1
+    epoch = ts[EPOCH]
+    long_on = ts[LONG_ON] != 0
+    pshift = _shift_of(ptab.shape[0])
+    hits = 0
+    long_hits = 0
+    n_seg = seg_starts.shape[0]
+    while k < n_seg:
+        end = seg_ends[k]
+        while pos < end:
+            n_tok, nxt = scan_tokens(buf, words, pos, end, classes, starts)
+            for t0 in range(0, n_tok, PROBE_BLOCK):
+                t1 = min(t0 + PROBE_BLOCK, n_tok)
+                _hash_block(words, starts, t0, t1, keys, homes, table, shift, pair_mask)
+                t = t0
+                while t < t1:
+                    n_out, t_next, q = _probe_run(table, keys, homes, starts, t, t0, t1, out, n_out, epoch)
+                    hits += t_next - t
+                    t = t_next
+                    if t == t1:
+                        break
+                    i = starts[t]
+                    j = starts[t + 1]
+                    if q >= 0:  # an entry whose ids are in the span table: a hit for the clock
+                        v = table[q + VAL]
+                        if (v & MARK) != epoch:
+                            table[q + VAL] = v ^ MARK
+                    elif q == -1 and long_on and j - i <= MAX_CACHED_LEN:
+                        r = _long_find(lrows, larena, lids, buf, words, i, j, out, n_out)
+                        if r >= 0:
+                            n_out = r
+                            long_hits += 1
+                            t += 1
+                            continue
+                    n_out, stop = _encode_slow(buf, words, i, j, keys[2 * (t - t0)], keys[2 * (t - t0) + 1], q,
+                                               table, ts, lrows, larena, lmeta, lids,
+                                               byte_ids, grid, ptab, pshift, new_of_rank, parts, ranks, out, n_out)
+                    t += 1
+                    if stop:
+                        ts[HITS] += hits
+                        ts[LONG_HITS] += long_hits
+                        return n_out, k, j
+            pos = nxt
+        if seg_special[k] >= 0:
+            out[n_out] = seg_special[k]
+            n_out += 1
+        k += 1
+        if k < n_seg:
+            pos = seg_starts[k]
+    ts[HITS] += hits
+    ts[LONG_HITS] += long_hits
+    return n_out, k, pos
