@@ -35,6 +35,9 @@ def main(argv=None) -> None:
     ap.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
     ap.add_argument("--chunk-bytes", type=int, default=DEFAULT_CHUNK_BYTES, help="text per encoding task")
     ap.add_argument("--part-bytes", type=int, default=DEFAULT_PART_BYTES, help="text per Parquet part")
+    ap.add_argument("--cache-mb", type=float, default=None,
+                    help="memory for the encoder's pre-token caches, all threads together "
+                         "(default 256; 0 turns them off)")
     args = ap.parse_args(argv)
 
     for name, path in args.inputs:
@@ -43,6 +46,10 @@ def main(argv=None) -> None:
                                 f"(their files are TRAIN and VALID)")
         check_text_input(Path(path), name.upper())
     tok = load_tokenizer(args.tokenizer)
+    if args.cache_mb is not None:
+        if args.cache_mb < 0:
+            raise StorytokError(f"--cache-mb must be >= 0, got {args.cache_mb:g}")
+        getattr(tok, "gpt2", tok).cache_bytes = int(args.cache_mb * (1 << 20))  # a gpt2-top10k kind wraps one
     rows = []
     for name, path in args.inputs:
         t0 = time.perf_counter()

@@ -29,8 +29,8 @@ from storytok.kernels.spantable import ROW_WIDTH
 DEFAULT_CACHE_BYTES = 256 << 20
 START_SLOTS = 1 << 12          # 128 KB: a first table small enough for a short text
 MIN_SLOTS = 4                  # two pairs: the smallest table the kernels handle
-LONG_SHARE_DIVISOR = 16        # the span table of each state may use budget / 16 ...
-LONG_SHARE_MAX = 16 << 20      # ... up to 16 MB
+LONG_SHARE_DIVISOR = 8         # the span table of each state may use budget / 8 ...
+LONG_SHARE_MAX = 32 << 20      # ... up to 32 MB
 LONG_SHARE_MIN = 4 << 10
 _HUGE_PAGE = 2 << 20
 _PRIVATE = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS

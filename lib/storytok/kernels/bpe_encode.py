@@ -25,6 +25,8 @@ from storytok.kernels.spantable import LEN, V0, V1, table_find, table_put
 NO_RANK = ID_LIMIT            # greater than every rank
 RANK_MASK = ID_LIMIT - 1
 LONG_WORD = 64                # from this length on, BPE uses a heap instead of rescanning
+_NO_PAIR = NO_RANK << 6       # a pair that does not merge (rank << 6 | position) is at least this
+_UNUSED = (NO_RANK + 1) << 6  # a slot past the last pair (stays >= _NO_PAIR when shifted left)
 MAX_CACHED_LEN = 256          # longer pre-tokens are encoded every time
 TOKEN_BLOCK = 1 << 12         # pre-token starts per scanner call
 PROBE_BLOCK = 64              # pre-tokens hashed and prefetched before the first of them is probed
@@ -169,33 +171,37 @@ def bpe_long_word(parts, m, ptab, shift, new_of_rank):
 @njit(cache=True, nogil=True)
 def bpe_bytes(buf, s, n, byte_ids, grid, ptab, shift, new_of_rank, parts, ranks):
     """BPE of the n >= 1 bytes buf[s:s+n] into parts[:m]; returns m. parts and ranks are
-    scratch of at least n entries. Rescans the ranks for the lowest (leftmost on ties);
-    only the two ranks around a merge change, so a merge costs one scan and two lookups."""
+    scratch of at least n entries.
+
+    Below LONG_WORD bytes it rescans the pairs for the lowest rank, leftmost on ties: each
+    pair is one int64, rank << 6 | position, so the scan is a plain minimum (no index to
+    track, no branch to mispredict). After a merge the pairs to its right move left by one
+    (their position field drops by one) and only the two pairs around it are looked up again."""
     for q in range(n):
         parts[q] = byte_ids[buf[s + q]]
     if n >= LONG_WORD:
         return bpe_long_word(parts, n, ptab, shift, new_of_rank)
     for q in range(n - 1):
-        ranks[q] = grid[(np.int64(buf[s + q]) << 8) | buf[s + q + 1]]
+        ranks[q] = (np.int64(grid[(np.int64(buf[s + q]) << 8) | buf[s + q + 1]]) << 6) | q
+    ranks[n - 1] = _UNUSED
     m = n
     while m > 1:
-        best = 0
-        br = ranks[0]
+        best = ranks[0]
         for q in range(1, m - 1):
-            if ranks[q] < br:
-                best = q
-                br = ranks[q]
-        if br == NO_RANK:
+            best = min(best, ranks[q])
+        if best >= _NO_PAIR:
             break
-        parts[best] = new_of_rank[br]
-        for q in range(best + 1, m - 1):
+        p = best & 63
+        parts[p] = new_of_rank[best >> 6]
+        for q in range(p + 1, m - 1):
             parts[q] = parts[q + 1]
-            ranks[q] = ranks[q + 1]
+            ranks[q] = ranks[q + 1] - 1
+        ranks[m - 2] = _UNUSED
         m -= 1
-        if best > 0:
-            ranks[best - 1] = _rank(ptab, shift, parts[best - 1], parts[best])
-        if best < m - 1:
-            ranks[best] = _rank(ptab, shift, parts[best], parts[best + 1])
+        if p > 0:
+            ranks[p - 1] = (_rank(ptab, shift, parts[p - 1], parts[p]) << 6) | (p - 1)
+        if p < m - 1:
+            ranks[p] = (_rank(ptab, shift, parts[p], parts[p + 1]) << 6) | p
     return m
 
 
@@ -238,7 +244,7 @@ def _long_put(lrows, larena, lmeta, lids, ts, buf, words, i, j, parts, m):
     ts[LONG_IDS_USED] = used + m
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _encode_slow(buf, words, i, j, k0, k1, found, table, ts, lrows, larena, lmeta, lids,
                  byte_ids, grid, ptab, pshift, new_of_rank, parts, ranks, out, n_out):
     """A pre-token the fast path could not emit: a miss (BPE, then insert), or one whose ids
@@ -287,16 +293,18 @@ def _encode_slow(buf, words, i, j, k0, k1, found, table, ts, lrows, larena, lmet
 
 @njit(cache=True, nogil=True)
 def _hash_block(words, starts, t0, t1, keys, homes, table, shift, pair_mask):
-    """Keys and home offsets of pre-tokens t0..t1-1, and a prefetch of each home line."""
+    """Keys and home offsets of pre-tokens t0..t1-1 (-1 for a long one), and a prefetch of
+    each home line."""
     for t in range(t0, t1):
         i = starts[_U(t)]
-        k0, k1 = short_key(words, i, starts[_U(t + 1)] - i)
+        n = starts[_U(t + 1)] - i
+        k0, k1 = short_key(words, i, n)
         o = home_offset(k0, k1, shift, pair_mask)
         prefetch(table, o)
         b = t - t0
         keys[_U(2 * b)] = k0
         keys[_U(2 * b + 1)] = k1
-        homes[_U(b)] = o
+        homes[_U(b)] = o if n <= MAX_SHORT else -1
 
 
 @njit(cache=True, nogil=True)
@@ -308,12 +316,12 @@ def _probe_run(table, keys, homes, starts, t, t0, t1, out, n_out, epoch):
     A small function of its own, so that its loop keeps everything in registers."""
     mask = table.shape[0] - 1
     while t < t1:
-        if starts[_U(t + 1)] - starts[_U(t)] > MAX_SHORT:
-            return n_out, t, -1
         b = t - t0
+        o = homes[_U(b)]
+        if o < 0:
+            return n_out, t, -1
         k0 = keys[_U(2 * b)]
         k1 = keys[_U(2 * b + 1)]
-        o = homes[_U(b)]
         while True:
             x = table[_U(o + K1)]
             if x == k1 and table[_U(o + K0)] == k0:

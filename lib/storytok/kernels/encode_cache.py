@@ -56,7 +56,9 @@ PROFILE = 14      # two spare fields for profiling experiments
 TS_SIZE = 16
 
 _U = np.uint64      # index type: unsigned indices skip Numba's negative-index wraparound code
-_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+# masks of a key's bytes by length & 15: bytes 0-7 (all 8 from length 8 on), bytes 8-14
+_MASK_LO = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1] * 8, dtype=np.uint64)
+_MASK_HI = np.array([0] * 9 + [(1 << (8 * (k - 8))) - 1 for k in range(9, 16)], dtype=np.uint64)
 _M1 = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15
 _M2 = np.int64(-4417276706812531889)  # 0xC2B2AE3D27D4EB4F
 
@@ -96,17 +98,16 @@ def cycles(typingctx):
 
 @njit(cache=True, nogil=True, inline="always")
 def short_key(words, i, n):
-    """(k0, k1) of the pre-token of n bytes at byte i (meaningful for n <= MAX_SHORT): bytes
-    0-7, and bytes 8-14 with n in the top byte. words is the text as uint64 with 16 bytes
-    of padding; three aligned loads, no loop."""
+    """(k0, k1) of the pre-token of n bytes at byte i (meaningful for n <= MAX_SHORT only):
+    bytes 0-7, and bytes 8-14 with n in the top byte. words is the text as uint64 with 16
+    bytes of padding; three aligned loads, no loop, no branch."""
     wi = _U(i >> 3)
     sh = _U((i & 7) * 8)
     w1 = words[wi + _U(1)]
     a = (words[wi] >> sh) | ((w1 << (_U(63) - sh)) << _U(1))
     b = (w1 >> sh) | ((words[wi + _U(2)] << (_U(63) - sh)) << _U(1))
-    k0 = np.int64(a & _MASKS[_U(min(n, 8))])
-    k1 = np.int64(b & _MASKS[_U(min(max(n - 8, 0), 8))]) | (n << 56)
-    return k0, k1
+    m = _U(n & 15)
+    return np.int64(a & _MASK_LO[m]), np.int64(b & _MASK_HI[m]) | (n << 56)
 
 
 @njit(cache=True, nogil=True, inline="always")
