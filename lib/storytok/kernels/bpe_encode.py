@@ -20,7 +20,7 @@ from storytok.kernels.encode_cache import (EPOCH, EXT, HITS, ID_LIMIT, K0, K1, L
                                            home_offset, pack_ids, prefetch, short_key)
 from storytok.kernels.scanner import scan_tokens
 from storytok.kernels.spankey import span_hash
-from storytok.kernels.spantable import LEN, V0, V1, table_find, table_put
+from storytok.kernels.spantable import HASH, K0 as ROW_K0, K1 as ROW_K1, LEN, OFF, V0, V1, table_find
 
 NO_RANK = ID_LIMIT            # greater than every rank
 RANK_MASK = ID_LIMIT - 1
@@ -71,8 +71,10 @@ def build_merge_table(left, right, new, byte_ids):
         cap *= 2
     shift = _shift_of(cap)
     mask = cap - 1
-    ptab = np.full(cap, -1, np.int64)
-    new_of_rank = np.zeros(max(n, 1), np.int64)
+    ptab = np.empty(cap, np.int64)
+    for q in range(cap):
+        ptab[q] = -1
+    new_of_rank = np.empty(max(n, 1), np.int64)
     for r in range(n):
         key = (left[r] << 21) | right[r]
         q = ((key * _M1) >> shift) & mask
@@ -88,35 +90,14 @@ def build_merge_table(left, right, new, byte_ids):
     return grid, ptab, new_of_rank
 
 
-@njit(cache=True, nogil=True)
-def _heap_push(heap, n, key):
-    heap[n] = key
-    i = n
+@njit(cache=True, nogil=True, inline="always")
+def _sift_up(heap, i):
     while i > 0:
         p = (i - 1) >> 1
         if heap[p] <= heap[i]:
             break
         heap[p], heap[i] = heap[i], heap[p]
         i = p
-    return n + 1
-
-
-@njit(cache=True, nogil=True)
-def _heap_pop(heap, n):
-    top = heap[0]
-    n -= 1
-    heap[0] = heap[n]
-    i = 0
-    while True:
-        l = 2 * i + 1
-        if l >= n:
-            break
-        c = l + 1 if l + 1 < n and heap[l + 1] < heap[l] else l
-        if heap[i] <= heap[c]:
-            break
-        heap[i], heap[c] = heap[c], heap[i]
-        i = c
-    return top, n
 
 
 @njit(cache=True, nogil=True)
@@ -127,38 +108,50 @@ def bpe_long_word(parts, m, ptab, shift, new_of_rank):
     that rescanning would be quadratic."""
     nxt = np.empty(m, np.int64)
     prv = np.empty(m, np.int64)
-    alive = np.empty(m, np.bool_)
+    heap = np.empty(3 * m, np.int64)  # m - 1 first pushes, then at most two per merge
     for i in range(m):
         nxt[i] = i + 1
         prv[i] = i - 1
-        alive[i] = True
     nxt[m - 1] = -1
-    heap = np.empty(3 * m, np.int64)  # m - 1 first pushes, then at most two per merge
     hn = 0
     for i in range(m - 1):
         r = _rank(ptab, shift, parts[i], parts[i + 1])
         if r != NO_RANK:
-            hn = _heap_push(heap, hn, (r << 32) | i)
+            heap[hn] = (r << 32) | i
+            _sift_up(heap, hn)
+            hn += 1
     while hn > 0:
-        key, hn = _heap_pop(heap, hn)
+        key = heap[0]
+        hn -= 1
+        heap[0] = heap[hn]
+        i = 0
+        while True:
+            c = 2 * i + 1
+            if c >= hn:
+                break
+            if c + 1 < hn and heap[c + 1] < heap[c]:
+                c += 1
+            if heap[i] <= heap[c]:
+                break
+            heap[i], heap[c] = heap[c], heap[i]
+            i = c
         r = key >> 32
         i = key & 0xFFFFFFFF
         j = nxt[i]
-        if not alive[i] or j == -1 or _rank(ptab, shift, parts[i], parts[j]) != r:
-            continue
+        if prv[i] == -2 or j == -1 or _rank(ptab, shift, parts[i], parts[j]) != r:
+            continue  # stale: i was merged away, or its pair changed since the push
         parts[i] = new_of_rank[r]
-        alive[j] = False
+        prv[j] = -2  # j is merged into i
         nxt[i] = nxt[j]
         if nxt[j] != -1:
             prv[nxt[j]] = i
-        if prv[i] != -1:
-            r = _rank(ptab, shift, parts[prv[i]], parts[i])
-            if r != NO_RANK:
-                hn = _heap_push(heap, hn, (r << 32) | prv[i])
-        if nxt[i] != -1:
-            r = _rank(ptab, shift, parts[i], parts[nxt[i]])
-            if r != NO_RANK:
-                hn = _heap_push(heap, hn, (r << 32) | i)
+        for left in (prv[i], i):
+            if left >= 0 and nxt[left] != -1:
+                r = _rank(ptab, shift, parts[left], parts[nxt[left]])
+                if r != NO_RANK:
+                    heap[hn] = (r << 32) | left
+                    _sift_up(heap, hn)
+                    hn += 1
     out = 0
     i = 0
     while i != -1:
@@ -219,7 +212,7 @@ def _long_find(lrows, larena, lids, buf, words, i, j, out, n_out):
     return n_out + m
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _long_put(lrows, larena, lmeta, lids, ts, buf, words, i, j, parts, m):
     """Cache parts[:m] as the ids of buf[i:j] in the span table (fixed arrays: rows, key arena,
     ids). When one of them is full, the table is emptied first (it is a cache, not a count)."""
@@ -236,11 +229,20 @@ def _long_put(lrows, larena, lmeta, lids, ts, buf, words, i, j, parts, m):
         ts[LONG_RESETS] += 1
     h, k0, k1 = span_hash(buf, words, i, j)
     idx = -table_find(lrows, larena, buf, i, j, h, k0, k1) - 1
-    table_put(lrows, larena, lmeta, buf, i, j, h, k0, k1, idx)
-    for q in range(m):
-        lids[used + q] = parts[q]
+    off = lmeta[1]
+    for q in range(n):  # what spantable.table_put does, without its slice copy (compile time)
+        larena[off + q] = buf[i + q]
+    lrows[idx, HASH] = h
+    lrows[idx, ROW_K0] = k0
+    lrows[idx, ROW_K1] = k1
+    lrows[idx, LEN] = n
+    lrows[idx, OFF] = off
     lrows[idx, V0] = used
     lrows[idx, V1] = m
+    lmeta[0] += 1
+    lmeta[1] = off + n
+    for q in range(m):
+        lids[used + q] = parts[q]
     ts[LONG_IDS_USED] = used + m
 
 

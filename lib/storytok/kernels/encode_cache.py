@@ -160,7 +160,7 @@ def cache_rehash(old, new, shift):
                 new[q + w] = old[o + w]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _delete(table, i, shift):
     """Empty slot i, moving later entries of its run back so that every entry stays reachable
     from its home without empty slots in between (Knuth's algorithm R)."""
