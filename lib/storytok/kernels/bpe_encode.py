@@ -294,47 +294,44 @@ def _encode_slow(buf, words, i, j, k0, k1, found, table, ts, lrows, larena, lmet
 
 
 @njit(cache=True, nogil=True)
-def _hash_block(words, starts, t0, t1, keys, homes, table, shift, pair_mask):
-    """Keys and home offsets of pre-tokens t0..t1-1 (-1 for a long one), and a prefetch of
-    each home line."""
-    for t in range(t0, t1):
-        i = starts[_U(t)]
-        n = starts[_U(t + 1)] - i
-        k0, k1 = short_key(words, i, n)
-        o = home_offset(k0, k1, shift, pair_mask)
-        prefetch(table, o)
-        b = t - t0
-        keys[_U(2 * b)] = k0
-        keys[_U(2 * b + 1)] = k1
-        homes[_U(b)] = o if n <= MAX_SHORT else -1
+def _run_block(words, starts, t0, nb, b, blk, table, shift, pair_mask, out, n_out, epoch):
+    """The fast path over the block of pre-tokens t0..t0+nb-1, from its b-th on.
 
-
-@njit(cache=True, nogil=True)
-def _probe_run(table, keys, homes, starts, t, t0, t1, out, n_out, epoch):
-    """Emit pre-tokens t.. of the block t0..t1-1 while they are hits with inline ids.
-
-    Returns (n_out, t, q) at the first one that is not: q is the slot of its entry if it
-    has one (ids in the span table), else -(empty slot + 1), or -1 for a long pre-token.
-    A small function of its own, so that its loop keeps everything in registers."""
+    When b == 0 it first fills blk[3b:3b+3] = (k0, k1, home offset, or -1 for a long
+    pre-token) for the whole block and prefetches every home line, long before a probe
+    reads it. Then it emits pre-tokens while they are hits with inline ids, and returns
+    (n_out, b, q) at the first one that is not: q is the slot of its entry if it has one
+    (ids in the span table), else -(empty slot + 1), or -1 for a long pre-token. (One
+    function of its own, too big for LLVM to inline into the caller, so that its loops
+    keep everything in registers.)"""
+    if b == 0:
+        for c in range(nb):
+            i = starts[_U(t0 + c)]
+            n = starts[_U(t0 + c + 1)] - i
+            k0, k1 = short_key(words, i, n)
+            o = home_offset(k0, k1, shift, pair_mask)
+            prefetch(table, o)
+            blk[_U(3 * c)] = k0
+            blk[_U(3 * c + 1)] = k1
+            blk[_U(3 * c + 2)] = o if n <= MAX_SHORT else -1
     mask = table.shape[0] - 1
-    while t < t1:
-        b = t - t0
-        o = homes[_U(b)]
+    while b < nb:
+        o = blk[_U(3 * b + 2)]
         if o < 0:
-            return n_out, t, -1
-        k0 = keys[_U(2 * b)]
-        k1 = keys[_U(2 * b + 1)]
+            return n_out, b, -1
+        k0 = blk[_U(3 * b)]
+        k1 = blk[_U(3 * b + 1)]
         while True:
             x = table[_U(o + K1)]
             if x == k1 and table[_U(o + K0)] == k0:
                 break
             if x == 0:
-                return n_out, t, -(o + 1)
+                return n_out, b, -(o + 1)
             o = (o + SLOT) & mask
         v = table[_U(o + VAL)]
         c = v & 7
         if c == 0:
-            return n_out, t, o
+            return n_out, b, o
         if (v & MARK) != epoch:
             table[_U(o + VAL)] = v ^ MARK
         out[_U(n_out)] = (v >> 8) & RANK_MASK
@@ -344,8 +341,8 @@ def _probe_run(table, keys, homes, starts, t, t0, t1, out, n_out, epoch):
             out[_U(n_out + 2)] = x & 0xFFFFFFFF
             out[_U(n_out + 3)] = x >> 32
         n_out += c
-        t += 1
-    return n_out, t, -1
+        b += 1
+    return n_out, b, -1
 
 
 @njit(cache=True, nogil=True)
@@ -360,8 +357,7 @@ def encode_segments(buf, words, seg_starts, seg_ends, seg_special, classes, byte
     (`EncodeState.make_room`) and calls again from (k, pos).
     """
     starts = np.empty(TOKEN_BLOCK, np.int64)
-    keys = np.empty(2 * PROBE_BLOCK, np.int64)
-    homes = np.empty(PROBE_BLOCK, np.int64)
+    blk = np.empty(3 * PROBE_BLOCK, np.int64)
     parts = np.empty(LONG_WORD, np.int64)
     ranks = np.empty(LONG_WORD, np.int64)
     shift = ts[SHIFT]
@@ -377,15 +373,16 @@ def encode_segments(buf, words, seg_starts, seg_ends, seg_special, classes, byte
         while pos < end:
             n_tok, nxt = scan_tokens(buf, words, pos, end, classes, starts)
             for t0 in range(0, n_tok, PROBE_BLOCK):
-                t1 = min(t0 + PROBE_BLOCK, n_tok)
-                _hash_block(words, starts, t0, t1, keys, homes, table, shift, pair_mask)
-                t = t0
-                while t < t1:
-                    n_out, t_next, q = _probe_run(table, keys, homes, starts, t, t0, t1, out, n_out, epoch)
-                    hits += t_next - t
-                    t = t_next
-                    if t == t1:
+                nb = min(PROBE_BLOCK, n_tok - t0)
+                b = 0
+                while b < nb:
+                    n_out, b_next, q = _run_block(words, starts, t0, nb, b, blk, table, shift, pair_mask, out, n_out,
+                                                  epoch)
+                    hits += b_next - b
+                    b = b_next
+                    if b == nb:
                         break
+                    t = t0 + b
                     i = starts[t]
                     j = starts[t + 1]
                     if q >= 0:  # an entry whose ids are in the span table: a hit for the clock
@@ -397,12 +394,12 @@ def encode_segments(buf, words, seg_starts, seg_ends, seg_special, classes, byte
                         if r >= 0:
                             n_out = r
                             long_hits += 1
-                            t += 1
+                            b += 1
                             continue
-                    n_out, stop = _encode_slow(buf, words, i, j, keys[2 * (t - t0)], keys[2 * (t - t0) + 1], q,
+                    n_out, stop = _encode_slow(buf, words, i, j, blk[3 * b], blk[3 * b + 1], q,
                                                table, ts, lrows, larena, lmeta, lids,
                                                byte_ids, grid, ptab, pshift, new_of_rank, parts, ranks, out, n_out)
-                    t += 1
+                    b += 1
                     if stop:
                         ts[HITS] += hits
                         ts[LONG_HITS] += long_hits

@@ -96,18 +96,32 @@ def cycles(typingctx):
     return sig, codegen
 
 
+@intrinsic
+def load8u(typingctx, arr, byte_offset):
+    """The 8 bytes at byte_offset from the start of arr's data, as an int64 (little-endian),
+    by one unaligned load. No bounds check: the caller guarantees the bytes exist."""
+    if not isinstance(arr, types.Array):
+        return None
+    sig = types.int64(arr, byte_offset)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        i8p = ir.IntType(8).as_pointer()
+        ptr = builder.gep(builder.bitcast(ary.data, i8p), [args[1]])
+        load = builder.load(builder.bitcast(ptr, ir.IntType(64).as_pointer()))
+        load.align = 1
+        return load
+
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True, inline="always")
 def short_key(words, i, n):
     """(k0, k1) of the pre-token of n bytes at byte i (meaningful for n <= MAX_SHORT only):
     bytes 0-7, and bytes 8-14 with n in the top byte. words is the text as uint64 with 16
-    bytes of padding; three aligned loads, no loop, no branch."""
-    wi = _U(i >> 3)
-    sh = _U((i & 7) * 8)
-    w1 = words[wi + _U(1)]
-    a = (words[wi] >> sh) | ((w1 << (_U(63) - sh)) << _U(1))
-    b = (w1 >> sh) | ((words[wi + _U(2)] << (_U(63) - sh)) << _U(1))
+    bytes of padding; two unaligned loads, no loop, no branch."""
     m = _U(n & 15)
-    return np.int64(a & _MASK_LO[m]), np.int64(b & _MASK_HI[m]) | (n << 56)
+    return load8u(words, i) & np.int64(_MASK_LO[m]), (load8u(words, i + 8) & np.int64(_MASK_HI[m])) | (n << 56)
 
 
 @njit(cache=True, nogil=True, inline="always")
