@@ -86,7 +86,7 @@ def random_text(rng: random.Random, n_words: int, vocabulary: list[str] | None =
 
 def _table(n_slots: int):
     table = np.zeros(n_slots * kc.SLOT, np.int64)
-    ts = np.zeros(kc.TS_SIZE, np.int64)
+    ts = np.zeros(kc.TAB_SIZE, np.int64)
     ts[kc.SHIFT] = 64 - (n_slots // 2).bit_length() + 1
     ts[kc.LIMIT] = n_slots * 3 // 4
     return table, ts
@@ -202,11 +202,11 @@ def test_states_never_hold_more_than_the_budget():
     for j, text in enumerate(texts):
         assert results[j] == gpt2(0).encode(text)
     pool = tok._cache
-    held = sum(s.table.nbytes + s.lrows.nbytes + s.larena.nbytes + s.lids.nbytes for s in pool._all)
+    held = pool.table.nbytes + sum(s.lrows.nbytes + s.larena.nbytes + s.lids.nbytes for s in pool._all)
     stats = tok.cache_stats()
     assert stats["states"] >= 1 and stats["reserved_bytes"] <= budget
     assert held <= budget + stats["states"] * 4096  # each state's unreserved minimum is a few KB at most
-    assert sum(s.granted for s in pool._all) == pool.used
+    assert pool.table.nbytes + sum(s.granted for s in pool._all) == pool.used
 
 
 def test_grows_while_the_budget_allows_then_sweeps():
@@ -238,5 +238,31 @@ def test_encode_file_under_a_small_budget(tmp_path):
     path = tmp_path / "stories.txt"
     path.write_text(EOT.join(stories), encoding="utf-8")
     tok = Tokenizer(*gpt2_vocab_merges()[:2], [EOT], cache_bytes=100 << 10)
-    ids = np.concatenate([c.tokens for c in tok.encode_file(path, workers=2, chunk_bytes=1 << 16)])
+    ids = np.concatenate([c.tokens for c in tok.encode_file(path, workers=4, chunk_bytes=1 << 16)])
     assert ids.tolist() == tt(path.read_text(encoding="utf-8"))
+
+
+def test_threads_share_the_table_while_it_grows_and_sweeps():
+    """Six threads encode different texts at once through one tokenizer whose shared table
+    must grow and sweep while they work (each change pauses them all): every result equals
+    the no-cache encoding, and the table took entries from all of them."""
+    tok = Tokenizer(*gpt2_vocab_merges()[:2], [EOT], cache_bytes=1 << 20)
+    texts = [random_text(random.Random(100 + k), 3000) for k in range(24)]
+    expected = [gpt2(0).encode(t) for t in texts]
+    errors: list[str] = []
+
+    def work(k: int) -> None:
+        for j in range(k, len(texts), 6):
+            for _ in range(2):
+                if tok.encode(texts[j]) != expected[j]:
+                    errors.append(f"text {j}")
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    stats = tok.cache_stats()
+    assert stats["grows"] >= 1 and stats["sweeps"] >= 1, stats
+    assert stats["reserved_bytes"] <= 1 << 20

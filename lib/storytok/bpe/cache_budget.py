@@ -1,23 +1,32 @@
 """The encoder's caches and the memory budget they share (Python side of `kernels.encode_cache`).
 
-Each encoding thread works on an `EncodeState`: a table of short pre-tokens (grows by
-doubling, from `START_SLOTS`), a span table for long ones (bounded, reset when full) and an
-output buffer. States are kept in a `CachePool` per Tokenizer and handed to whichever thread
-encodes next, so caches stay warm across calls and threads without being shared while in use.
+A `CachePool` (one per Tokenizer) owns the table of short pre-tokens that all encoding
+threads share, and hands out `EncodeState`s, one per thread while it encodes: a span table
+for long pre-tokens (bounded, reset when full), counters and an output buffer. States are
+reused by whichever thread encodes next, so caches stay warm across calls.
 
-Budget: every byte of every state's caches is reserved from the pool first, so all
-threads together never hold more than `budget` bytes of cache, whatever the input, counting
-the moment a table grows (old and new tables both live). A state's span-table share is
-fixed when the state is made (`long_share`); its short table grows while the pool grants
-the doubled size and is swept (kernels.encode_cache.cache_sweep) when it cannot grow.
-A budget of 0 turns caching off (every pre-token is encoded from scratch).
+Budget: every byte of cache is reserved from the pool first, so all threads together never
+hold more than `budget` bytes of cache, whatever the input, counting the moment the table
+grows (old and new tables both live). Each state's span table takes a fixed share
+(`long_share`: a quarter of the budget split by the cores, at most 32 MB) when the state
+is made; the shared table starts small (`START_SLOTS`) and doubles while the pool grants
+the doubled size; when it cannot, it is swept (kernels.encode_cache.cache_sweep: keep what
+was hit since the previous sweep). With the default 256 MB on 2 cores: two span tables of
+32 MB and a table of up to 128 MB (4M slots, 3M pre-tokens). A budget of 0 turns caching
+off (every pre-token is encoded from scratch).
 
-Large tables are anonymous mappings aligned to 2 MiB and advised MADV_HUGEPAGE: a probe is
-a random access, and with 4 KiB pages nearly every one would also miss the TLB.
+Threads read and fill the table concurrently (the kernels' claim/publish protocol), but
+growing and sweeping move entries: `make_room` sets tab[PAUSE], waits until no thread is
+inside the encoder (they return at their next block of pre-tokens and wait in `enter`),
+changes the table, and lets them go on.
+
+Large tables are anonymous private mappings aligned to 2 MiB and advised MADV_HUGEPAGE: a
+probe is a random access, and with 4 KiB pages nearly every one would also miss the TLB.
 """
 from __future__ import annotations
 
 import mmap
+import os
 import threading
 
 import numpy as np
@@ -29,9 +38,8 @@ from storytok.kernels.spantable import ROW_WIDTH
 DEFAULT_CACHE_BYTES = 256 << 20
 START_SLOTS = 1 << 12          # 128 KB: a first table small enough for a short text
 MIN_SLOTS = 4                  # two pairs: the smallest table the kernels handle
-LONG_SHARE_DIVISOR = 8         # the span table of each state may use budget / 8 ...
-LONG_SHARE_MAX = 32 << 20      # ... up to 32 MB
-LONG_SHARE_MIN = 4 << 10
+LONG_SHARE_MAX = 32 << 20      # a state's span table: budget / (4 x cores), up to 32 MB,
+LONG_SHARE_MIN = 4 << 10       # ... while the span tables together hold at most budget / 4
 _HUGE_PAGE = 2 << 20
 _PRIVATE = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
 
@@ -54,23 +62,24 @@ def alloc_table(n_slots: int) -> np.ndarray:
 
 
 def long_share(budget: int) -> int:
-    """Bytes reserved for one state's span table (0: long pre-tokens are not cached)."""
-    share = min(budget // LONG_SHARE_DIVISOR, LONG_SHARE_MAX)
+    """Bytes reserved for one state's span table (0: long pre-tokens are not cached): a
+    quarter of the budget shared by as many states as there are cores, up to 32 MB each."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    share = min(budget // (4 * cores), LONG_SHARE_MAX)
     return share if share >= LONG_SHARE_MIN else 0
 
 
 class EncodeState:
-    """One thread's caches while it encodes (see the module docstring); `ts` holds the
-    kernels' counters (kernels.encode_cache: ENTRIES, LIMIT, ... , HITS, MISSES, SWEEPS)."""
+    """One thread's part while it encodes (see the module docstring); `ts` holds its counters
+    and span-table state (kernels.encode_cache: HITS, MISSES, LONG_*, STOP)."""
 
     def __init__(self, pool: "CachePool"):
-        self.pool = pool
         self.ts = np.zeros(kc.TS_SIZE, np.int64)
         self.out = np.empty(0, np.uint16)
         self.granted = 0
         share = long_share(pool.budget)
-        if share and pool.reserve(share):
-            self.granted += share
+        if share and pool.reserve_long(share):
+            self.granted = share
             # fixed arrays (the kernels never grow them): rows take half the share (at most
             # half full), the key arena a quarter, the ids a quarter
             rows = 2
@@ -85,41 +94,6 @@ class EncodeState:
             self.larena = np.zeros(64, np.uint8)
             self.lids = np.zeros(8, np.int64)
         self.lmeta = np.zeros(2, np.int64)
-        n = START_SLOTS
-        while n >= MIN_SLOTS and not pool.reserve(n * kc.SLOT_BYTES):
-            n //= 2
-        if n >= MIN_SLOTS:
-            self.granted += n * kc.SLOT_BYTES
-            self._set_table(alloc_table(n))
-        else:  # nothing granted: a table of one empty pair that never takes an entry
-            self.table = np.zeros(2 * kc.SLOT, np.int64)
-            self.ts[kc.SHIFT] = 63
-            self.ts[kc.LIMIT] = -1
-
-    def _set_table(self, table: np.ndarray) -> None:
-        self.table = table
-        n_slots = table.shape[0] // kc.SLOT
-        self.ts[kc.SHIFT] = 64 - (n_slots // 2).bit_length() + 1
-        self.ts[kc.LIMIT] = n_slots * 3 // 4
-
-    def slots(self) -> int:
-        return self.table.shape[0] // kc.SLOT
-
-    def make_room(self) -> None:
-        """The table reached its limit: double it if the pool grants the bytes, else sweep it."""
-        n = self.slots()
-        if self.pool.reserve(2 * n * kc.SLOT_BYTES):
-            new = alloc_table(2 * n)
-            old = self.table
-            shift = 64 - n.bit_length() + 1  # pairs of the new table: n
-            cache_rehash(old, new, shift)
-            self._set_table(new)
-            del old
-            self.pool.give_back(n * kc.SLOT_BYTES)
-            self.granted += n * kc.SLOT_BYTES
-            self.ts[kc.GROWS] += 1
-        else:
-            cache_sweep(self.table, self.ts)
 
     def output(self, n: int, dtype) -> np.ndarray:
         """The reused output buffer, with room for n ids plus the kernel's slack."""
@@ -127,60 +101,137 @@ class EncodeState:
             self.out = np.empty(max(n, 1) + 8, dtype)
         return self.out
 
-    def stats(self) -> dict[str, int]:
-        names = ("ENTRIES", "HITS", "MISSES", "LONG_HITS", "LONG_MISSES", "SWEEPS", "WIPES", "LONG_RESETS", "GROWS")
-        out = {name.lower(): int(self.ts[getattr(kc, name)]) for name in names}
-        out["slots"] = self.slots() if self.ts[kc.LIMIT] >= 0 else 0
-        out["granted_bytes"] = self.granted
-        return out
-
 
 class CachePool:
-    """The states of one Tokenizer and the bytes they may hold together (see module docstring)."""
+    """The shared table, the states of one Tokenizer, and the bytes they may hold together."""
 
     def __init__(self, budget: int):
         if budget < 0:
             raise ValueError("cache_bytes must be >= 0")
         self.budget = int(budget)
         self.used = 0
-        self._lock = threading.Lock()
+        self.long_used = 0
+        self._cond = threading.Condition()
         self._free: list[EncodeState] = []
         self._all: list[EncodeState] = []
+        self._active = 0        # threads inside the encoder
+        self._changing = False  # a thread is growing or sweeping the table
+        self.generation = 0     # bumped by every grow or sweep
+        self.tab = np.zeros(kc.TAB_SIZE, np.int64)
+        n = START_SLOTS
+        while n >= MIN_SLOTS and not self.reserve(n * kc.SLOT_BYTES):
+            n //= 2
+        if n >= MIN_SLOTS:
+            self._set_table(alloc_table(n))
+        else:  # nothing granted: a table of one empty pair that never takes an entry
+            self.table = np.zeros(2 * kc.SLOT, np.int64)
+            self.tab[kc.SHIFT] = 63
+            self.tab[kc.LIMIT] = -1
 
+    # ---- bytes ------------------------------------------------------------------------
     def reserve(self, n: int) -> bool:
-        with self._lock:
+        with self._cond:
             if self.used + n > self.budget:
                 return False
             self.used += n
             return True
 
     def give_back(self, n: int) -> None:
-        with self._lock:
+        with self._cond:
             self.used -= n
 
+    def reserve_long(self, n: int) -> bool:
+        """reserve() for a state's span table, while those together stay within budget / 4
+        (more threads than cores encode long pre-tokens without a cache)."""
+        with self._cond:
+            if self.long_used + n > self.budget // 4 or self.used + n > self.budget:
+                return False
+            self.used += n
+            self.long_used += n
+            return True
+
+    # ---- states -----------------------------------------------------------------------
     def acquire(self) -> EncodeState:
-        """A state no other thread is using: the most recently released one (warmest), or a new one."""
-        with self._lock:
+        """A state no other thread is using: the most recently released one, or a new one."""
+        with self._cond:
             if self._free:
                 return self._free.pop()
         state = EncodeState(self)
-        with self._lock:
+        with self._cond:
             self._all.append(state)
         return state
 
     def release(self, state: EncodeState) -> None:
-        with self._lock:
+        with self._cond:
             self._free.append(state)
 
+    # ---- the shared table -------------------------------------------------------------
+    def _set_table(self, table: np.ndarray) -> None:
+        self.table = table
+        n_slots = table.shape[0] // kc.SLOT
+        self.tab[kc.SHIFT] = 64 - (n_slots // 2).bit_length() + 1
+        self.tab[kc.LIMIT] = n_slots * 3 // 4
+
+    def slots(self) -> int:
+        return self.table.shape[0] // kc.SLOT if self.tab[kc.LIMIT] >= 0 else 0
+
+    def enter(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """Before an encoder call: wait while the table is being changed, then count this
+        thread in. Returns (table, tab, generation) to call with."""
+        with self._cond:
+            while self._changing:
+                self._cond.wait()
+            self._active += 1
+            return self.table, self.tab, self.generation
+
+    def leave(self) -> None:
+        with self._cond:
+            self._active -= 1
+            if self._active == 0:
+                self._cond.notify_all()
+
+    def make_room(self, generation: int) -> None:
+        """The table reached its limit (seen by a thread that called with `generation`, and
+        is no longer inside the encoder): unless another thread already made room, pause the
+        others, then double the table if the pool grants the bytes, else sweep it."""
+        with self._cond:
+            if self.generation != generation:
+                return
+            if self._changing:  # another thread is at it: it makes the room
+                while self._changing:
+                    self._cond.wait()
+                return
+            self._changing = True
+            self.tab[kc.PAUSE] = 1
+            while self._active:
+                self._cond.wait()
+        try:
+            n = self.table.shape[0] // kc.SLOT
+            if self.reserve(2 * n * kc.SLOT_BYTES):
+                new = alloc_table(2 * n)
+                cache_rehash(self.table, new, 64 - n.bit_length() + 1)  # the new table has n pairs
+                self._set_table(new)
+                self.give_back(n * kc.SLOT_BYTES)
+                self.tab[kc.GROWS] += 1
+            else:
+                cache_sweep(self.table, self.tab)
+        finally:
+            with self._cond:
+                self.generation += 1
+                self.tab[kc.PAUSE] = 0
+                self._changing = False
+                self._cond.notify_all()
+
     def stats(self) -> dict[str, int]:
-        """Counters summed over the states, plus the bytes reserved and the number of states."""
-        total: dict[str, int] = {}
-        with self._lock:
+        """Counters summed over the states, the table's, and the bytes reserved."""
+        names = ("HITS", "MISSES", "LONG_HITS", "LONG_MISSES", "LONG_RESETS")
+        with self._cond:
             states = list(self._all)
-        for s in states:
-            for key, value in s.stats().items():
-                total[key] = total.get(key, 0) + value
-        total["states"] = len(states)
-        total["reserved_bytes"] = self.used
-        total["budget_bytes"] = self.budget
-        return total
+            out = {name.lower(): int(sum(s.ts[getattr(kc, name)] for s in states)) for name in names}
+            for name in ("ENTRIES", "SWEEPS", "WIPES", "GROWS"):
+                out[name.lower()] = int(self.tab[getattr(kc, name)])
+            out["slots"] = self.slots()
+            out["states"] = len(states)
+            out["reserved_bytes"] = self.used
+            out["budget_bytes"] = self.budget
+        return out

@@ -19,7 +19,7 @@ from storytok.sources.chunks import DEFAULT_CHUNK_BYTES, check_text_file, check_
 from storytok.errors import StorytokError
 from storytok.bpe.cache_budget import DEFAULT_CACHE_BYTES, CachePool
 from storytok.kernels.bpe_encode import build_merge_table, encode_segments
-from storytok.kernels.encode_cache import ID_LIMIT
+from storytok.kernels.encode_cache import ID_LIMIT, STOP
 from storytok.parallel import ordered_map, resolve_workers
 from storytok.pretokenize.pretokenizer import scanner_classes, text_buffer
 from storytok.progress import ProgressBar
@@ -133,7 +133,7 @@ class Tokenizer:
 
     # ---- encoding ---------------------------------------------------------------------
     def _encode_text(self, buf, words, start: int, end: int, matches=None) -> np.ndarray:
-        """ids of buf[start:end] (valid UTF-8 in a padded buffer), on this thread's cache.
+        """ids of buf[start:end] (valid UTF-8 in a padded buffer), through the shared cache.
 
         matches are the special tokens in that range if already known (a file chunk's).
         """
@@ -142,31 +142,39 @@ class Tokenizer:
         starts, ends, after = self._matcher.segments(matches, start, end)
         special = self._special_index_to_id[np.maximum(after, 0)] if len(self._special_index_to_id) else after
         special[after < 0] = -1
-        state = self._cache.acquire()
+        pool = self._cache
+        state = pool.acquire()
         try:
             out = state.output(end - start, self.token_dtype())  # at most one id per byte
             n, k, pos = 0, 0, int(starts[0])
             while True:
-                n, k, pos = encode_segments(
-                    buf, words, starts, ends, special, self._classes, self._byte_ids, *self._merge_table,
-                    state.table, state.ts, state.lrows, state.larena, state.lmeta, state.lids, out, k, pos, n)
+                table, tab, generation = pool.enter()
+                try:
+                    n, k, pos = encode_segments(
+                        buf, words, starts, ends, special, self._classes, self._byte_ids, *self._merge_table,
+                        table, tab, state.ts, state.lrows, state.larena, state.lmeta, state.lids, out, k, pos, n)
+                finally:
+                    pool.leave()
                 if k == len(starts):
                     break
-                state.make_room()  # the short-token table is at its limit: grow it or sweep it
+                if state.ts[STOP]:  # the shared table is at its limit: grow it or sweep it
+                    pool.make_room(generation)
             # a copy the size of the ids: the state's buffer (one slot per input byte) is reused,
             # and fresh pages for it on every call would cost more than the copy
             return out[:n].copy()
         finally:
-            self._cache.release(state)
+            pool.release(state)
 
     @property
     def cache_bytes(self) -> int:
         """Memory the encoder's caches may use, all threads together (default 256 MB).
 
-        Each encoding thread caches the ids of the pre-tokens it has seen; the caches grow
-        with the distinct words of the input until this budget is reached, then each keeps
-        the entries hit since its previous clean-up and drops the rest (or starts afresh
-        when nearly all were hit). 0 turns the caches off. Setting it drops the caches.
+        The encoder caches the ids of the pre-tokens it has seen in one table that all
+        threads share (plus a small table per thread for pre-tokens over 15 bytes). The
+        table grows with the distinct words of the input while the budget allows; then,
+        when full, it keeps the entries hit since its previous clean-up and drops the rest
+        (or starts afresh when nearly all were hit). Memory never exceeds the budget,
+        whatever the input. 0 turns the caches off. Setting it drops the caches.
         """
         return self._cache.budget
 

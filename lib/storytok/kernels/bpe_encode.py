@@ -15,9 +15,10 @@ span table (`spantable`) with a bounded size that is reset when full.
 import numpy as np
 from numba import njit
 
-from storytok.kernels.encode_cache import (EPOCH, EXT, HITS, ID_LIMIT, K0, K1, LIMIT, LONG_HITS, LONG_IDS_USED,
-                                           LONG_MISSES, LONG_ON, LONG_RESETS, MARK, MAX_INLINE, MAX_SHORT, MISSES, SHIFT, SLOT, VAL, ENTRIES,
-                                           home_offset, pack_ids, prefetch, short_key)
+from storytok.kernels.encode_cache import (BUSY, ENTRIES, EPOCH, EXT, HITS, ID_LIMIT, K0, K1, LIMIT, LONG_HITS,
+                                           LONG_IDS_USED, LONG_MISSES, LONG_ON, LONG_RESETS, MARK, MAX_INLINE, MAX_SHORT,
+                                           MISSES, PAUSE, SHIFT, SLOT, STOP, VAL, atomic_add, claim, home_offset,
+                                           load_acquire, pack_ids, prefetch, publish, short_key)
 from storytok.kernels.scanner import scan_tokens
 from storytok.kernels.spankey import span_hash
 from storytok.kernels.spantable import HASH, K0 as ROW_K0, K1 as ROW_K1, LEN, OFF, V0, V1, table_find
@@ -247,7 +248,7 @@ def _long_put(lrows, larena, lmeta, lids, ts, buf, words, i, j, parts, m):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _encode_slow(buf, words, i, j, k0, k1, found, table, ts, lrows, larena, lmeta, lids,
+def _encode_slow(buf, words, i, j, k0, k1, found, table, tab, ts, lrows, larena, lmeta, lids,
                  byte_ids, grid, ptab, pshift, new_of_rank, parts, ranks, out, n_out):
     """A pre-token the fast path could not emit: a miss (BPE, then insert), or one whose ids
     are in the span table and were not found there. found is what the short table's walk
@@ -270,20 +271,23 @@ def _encode_slow(buf, words, i, j, k0, k1, found, table, ts, lrows, larena, lmet
         out[n_out + q] = parts[q]
     if n <= MAX_SHORT and found < 0:
         ts[MISSES] += 1
-        if ts[LIMIT] >= 0:
-            if ts[ENTRIES] >= ts[LIMIT]:
+        if tab[LIMIT] >= 0:
+            if tab[ENTRIES] >= tab[LIMIT]:
                 stop = True
             else:
                 slot = -found - 1
-                table[slot + K0] = k0
-                table[slot + K1] = k1
-                if m <= MAX_INLINE:
-                    val, ext = pack_ids(parts, m, ts[EPOCH] ^ MARK)
-                else:
-                    val, ext = ts[EPOCH] ^ MARK, np.int64(0)  # count 0: the ids are in the span table
-                table[slot + VAL] = val
-                table[slot + EXT] = ext
-                ts[ENTRIES] += 1
+                # claim the empty slot (another thread may have taken it since the walk: then
+                # this one stays uncached for now), fill it, publish it by its k1
+                if claim(table, slot + K1, np.int64(0), np.int64(BUSY)):
+                    if m <= MAX_INLINE:
+                        val, ext = pack_ids(parts, m, tab[EPOCH] ^ MARK)
+                    else:
+                        val, ext = tab[EPOCH] ^ MARK, np.int64(0)  # count 0: the ids are in the span table
+                    table[slot + K0] = k0
+                    table[slot + VAL] = val
+                    table[slot + EXT] = ext
+                    publish(table, slot + K1, k1)
+                    atomic_add(tab, ENTRIES, np.int64(1))
         if m <= MAX_INLINE:
             return n_out + m, stop
     else:
@@ -322,7 +326,7 @@ def _run_block(words, starts, t0, nb, b, blk, table, shift, pair_mask, out, n_ou
         k0 = blk[_U(3 * b)]
         k1 = blk[_U(3 * b + 1)]
         while True:
-            x = table[_U(o + K1)]
+            x = load_acquire(table, o + K1)
             if x == k1 and table[_U(o + K0)] == k0:
                 break
             if x == 0:
@@ -347,30 +351,37 @@ def _run_block(words, starts, t0, nb, b, blk, table, shift, pair_mask, out, n_ou
 
 @njit(cache=True, nogil=True)
 def encode_segments(buf, words, seg_starts, seg_ends, seg_special, classes, byte_ids, grid, ptab, new_of_rank,
-                    table, ts, lrows, larena, lmeta, lids, out, k, pos, n_out):
+                    table, tab, ts, lrows, larena, lmeta, lids, out, k, pos, n_out):
     """Encode text segments k.. (each followed by special id seg_special[k], or none if -1)
     into out[n_out:], starting at byte pos of segment k.
 
+    table/tab: the short-token table all threads share and its state; ts: this thread's.
     out needs 8 entries of slack past one id per byte (a hit writes two ids before its
-    count is known). Returns (n_out, k, pos): k == len(seg_starts) when done; else the
-    short-token table is at its limit, and the caller makes room
-    (`EncodeState.make_room`) and calls again from (k, pos).
+    count is known). Returns (n_out, k, pos): k == len(seg_starts) when done; else either
+    the table reached its limit (ts[STOP]: the caller makes room, `CachePool.make_room`)
+    or another thread asked to pause (tab[PAUSE]); either way the caller calls again from
+    (k, pos) with the table it is given then.
     """
     starts = np.empty(TOKEN_BLOCK, np.int64)
     blk = np.empty(3 * PROBE_BLOCK, np.int64)
     parts = np.empty(LONG_WORD, np.int64)
     ranks = np.empty(LONG_WORD, np.int64)
-    shift = ts[SHIFT]
+    shift = tab[SHIFT]
     pair_mask = (table.shape[0] >> 3) - 1
-    epoch = ts[EPOCH]
+    epoch = tab[EPOCH]
     long_on = ts[LONG_ON] != 0
     pshift = _shift_of(ptab.shape[0])
     hits = 0
     long_hits = 0
     n_seg = seg_starts.shape[0]
+    ts[STOP] = 0
     while k < n_seg:
         end = seg_ends[k]
         while pos < end:
+            if load_acquire(tab, PAUSE) != 0:
+                ts[HITS] += hits
+                ts[LONG_HITS] += long_hits
+                return n_out, k, pos
             n_tok, nxt = scan_tokens(buf, words, pos, end, classes, starts)
             for t0 in range(0, n_tok, PROBE_BLOCK):
                 nb = min(PROBE_BLOCK, n_tok - t0)
@@ -397,10 +408,11 @@ def encode_segments(buf, words, seg_starts, seg_ends, seg_special, classes, byte
                             b += 1
                             continue
                     n_out, stop = _encode_slow(buf, words, i, j, blk[3 * b], blk[3 * b + 1], q,
-                                               table, ts, lrows, larena, lmeta, lids,
+                                               table, tab, ts, lrows, larena, lmeta, lids,
                                                byte_ids, grid, ptab, pshift, new_of_rank, parts, ranks, out, n_out)
                     b += 1
                     if stop:
+                        ts[STOP] = 1
                         ts[HITS] += hits
                         ts[LONG_HITS] += long_hits
                         return n_out, k, j

@@ -16,12 +16,20 @@ line is already on its way when the probe runs. Hence:
   home line costs one compare of two slots; inserts take the first empty slot of the walk.
 * Software prefetch (`prefetch`): the encoder hashes a block of pre-tokens and prefetches
   their lines before it probes any of them.
+* One table serves all threads (so a word missed by one is a hit for the others, and the
+  budget buys one big table rather than several small ones). While they encode, threads
+  only read slots, set marks, and fill empty slots: a slot is claimed by a compare-and-swap
+  of its k1 (0 -> BUSY), written, then published by storing the real k1 last (`claim`,
+  `publish`); readers load k1 first (`load_acquire`), so they see a slot either empty,
+  busy (skipped) or complete. A slot once published never changes while anyone reads.
+  Growing and sweeping move entries, so they run only when no thread is inside the
+  encoder (the Python side pauses them: `tab[PAUSE]`, `bpe.cache_budget.CachePool`).
 * When full (3/4 load at the largest size the budget allows), `cache_sweep` keeps the
   entries hit since the previous sweep (a one-bit clock: `mark`) and deletes the rest in
   place (backward-shift deletion, so no tombstones and no second table); if more than half
   of the limit survives, the working set does not fit and the table is wiped.
 
-`ts` (table state, int64) holds the counters the kernels and the Python side share.
+`tab` holds the shared table's state, `ts` one thread's counters and span-table state.
 """
 import numpy as np
 from llvmlite import ir
@@ -34,26 +42,32 @@ SLOT = 4                      # int64 per slot
 SLOT_BYTES = 32
 MAX_SHORT = 15                # longest pre-token keyed in the table
 MAX_INLINE = 4                # ids stored in a slot
-MARK = 0x80                   # val bit: hit since the last sweep (when == ts[EPOCH])
+MARK = 0x80                   # val bit: hit since the last sweep (when == tab[EPOCH])
+BUSY = -1                     # k1 of a slot being written (no real key has length byte 0xFF)
 ID_LIMIT = 1 << 21            # ids and merge ranks must stay below this
 
-# ts fields
+# tab: the shared table's state
 ENTRIES = 0        # entries in the table
 LIMIT = 1          # entries at which a miss stops the encoder to ask for room; -1: never insert
 SHIFT = 2          # 64 - log2(pairs)
 EPOCH = 3          # the mark value that means "hit since the last sweep" (0 or MARK)
-LONG_ON = 4        # 1 if the span table for long pre-tokens may take entries
-LONG_IDS_USED = 5  # ids used in the span table's id array
-HITS = 6
-MISSES = 7
-LONG_HITS = 8
-LONG_MISSES = 9
-SWEEPS = 10
-WIPES = 11
-LONG_RESETS = 12
-GROWS = 13
-PROFILE = 14      # two spare fields for profiling experiments
-TS_SIZE = 16
+PAUSE = 4          # set while a thread waits to grow or sweep the table: encoders return soon
+SWEEPS = 5
+WIPES = 6
+GROWS = 7
+TAB_SIZE = 8
+
+# ts: one thread's state
+LONG_ON = 0        # 1 if the span table for long pre-tokens may take entries
+LONG_IDS_USED = 1  # ids used in the span table's id array
+STOP = 2           # set when a miss found the table at its limit (the encoder returned for room)
+HITS = 3
+MISSES = 4
+LONG_HITS = 5
+LONG_MISSES = 6
+LONG_RESETS = 7
+PROFILE = 8        # two spare fields for profiling experiments
+TS_SIZE = 10
 
 _U = np.uint64      # index type: unsigned indices skip Numba's negative-index wraparound code
 # masks of a key's bytes by length & 15: bytes 0-7 (all 8 from length 8 on), bytes 8-14
@@ -115,6 +129,70 @@ def load8u(typingctx, arr, byte_offset):
     return sig, codegen
 
 
+def _item_pointer(context, builder, aryty, ary_arg, idx):
+    ary = context.make_array(aryty)(context, builder, ary_arg)
+    return builder.gep(ary.data, [idx])
+
+
+@intrinsic
+def load_acquire(typingctx, arr, idx):
+    """arr[idx] (int64), loaded so that no later load of the thread moves before it."""
+    if not isinstance(arr, types.Array):
+        return None
+    sig = types.int64(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        return builder.load_atomic(_item_pointer(context, builder, signature.args[0], args[0], args[1]),
+                                   "acquire", 8)
+
+    return sig, codegen
+
+
+@intrinsic
+def publish(typingctx, arr, idx, value):
+    """arr[idx] = value (int64), stored after every earlier store of the thread is visible."""
+    if not isinstance(arr, types.Array):
+        return None
+    sig = types.void(arr, idx, value)
+
+    def codegen(context, builder, signature, args):
+        builder.store_atomic(args[2], _item_pointer(context, builder, signature.args[0], args[0], args[1]),
+                             "release", 8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def claim(typingctx, arr, idx, expected, value):
+    """Atomically: if arr[idx] == expected, set it to value. True if this thread did."""
+    if not isinstance(arr, types.Array):
+        return None
+    sig = types.boolean(arr, idx, expected, value)
+
+    def codegen(context, builder, signature, args):
+        ptr = _item_pointer(context, builder, signature.args[0], args[0], args[1])
+        pair = builder.cmpxchg(ptr, args[2], args[3], "acq_rel", "monotonic")
+        return builder.extract_value(pair, 1)
+
+    return sig, codegen
+
+
+@intrinsic
+def atomic_add(typingctx, arr, idx, value):
+    """arr[idx] += value, atomically (int64)."""
+    if not isinstance(arr, types.Array):
+        return None
+    sig = types.void(arr, idx, value)
+
+    def codegen(context, builder, signature, args):
+        builder.atomic_rmw("add", _item_pointer(context, builder, signature.args[0], args[0], args[1]), args[2],
+                           "monotonic")
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True, inline="always")
 def short_key(words, i, n):
     """(k0, k1) of the pre-token of n bytes at byte i (meaningful for n <= MAX_SHORT only):
@@ -149,12 +227,13 @@ def pack_ids(parts, m, unhit):
 @njit(cache=True, nogil=True, inline="always")
 def cache_find(table, k0, k1, o):
     """Offset of the slot holding (k0, k1), walking from offset o (a home pair);
-    -(offset + 1) of the first empty slot if absent."""
+    -(offset + 1) of the first empty slot if absent. Busy slots are walked past."""
     mask = table.shape[0] - 1
     while True:
-        if table[o + K1] == k1 and table[o + K0] == k0:
+        x = load_acquire(table, o + K1)
+        if x == k1 and table[o + K0] == k0:
             return o
-        if table[o + K1] == 0:
+        if x == 0:
             return -(o + 1)
         o = (o + SLOT) & mask
 
@@ -200,10 +279,11 @@ def _delete(table, i, shift):
 
 
 @njit(cache=True, nogil=True)
-def cache_sweep(table, ts):
+def cache_sweep(table, tab):
     """Make room in a full table: delete the entries not hit since the last sweep (or since
     they were inserted), then start a new epoch. If more than half the limit is still in
-    use, wipe the table. Returns the number of entries deleted."""
+    use, wipe the table. Returns the number of entries deleted. No thread may be encoding."""
+    ts = tab
     epoch = ts[EPOCH]
     shift = ts[SHIFT]
     before = ts[ENTRIES]
