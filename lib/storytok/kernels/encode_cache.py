@@ -30,6 +30,8 @@ line is already on its way when the probe runs. Hence:
   of the limit survives, the working set does not fit and the table is wiped.
 
 `tab` holds the shared table's state, `ts` one thread's counters and span-table state.
+(bpe_encode's kernels bake these constants in when they compile, and Numba's disk cache
+does not notice a change made here: after changing one, touch bpe_encode.py.)
 """
 import numpy as np
 from llvmlite import ir
@@ -46,16 +48,17 @@ MARK = 0x80                   # val bit: hit since the last sweep (when == tab[E
 BUSY = -1                     # k1 of a slot being written (no real key has length byte 0xFF)
 ID_LIMIT = 1 << 21            # ids and merge ranks must stay below this
 
-# tab: the shared table's state
-ENTRIES = 0        # entries in the table
-LIMIT = 1          # entries at which a miss stops the encoder to ask for room; -1: never insert
-SHIFT = 2          # 64 - log2(pairs)
-EPOCH = 3          # the mark value that means "hit since the last sweep" (0 or MARK)
-PAUSE = 4          # set while a thread waits to grow or sweep the table: encoders return soon
-SWEEPS = 5
-WIPES = 6
-GROWS = 7
-TAB_SIZE = 8
+# tab: the shared table's state (read-mostly fields in one cache line, the counter every
+# insert updates in the next, so that inserts do not make other threads' reads miss)
+LIMIT = 0          # entries at which a miss stops the encoder to ask for room; -1: never insert
+SHIFT = 1          # 64 - log2(pairs)
+EPOCH = 2          # the mark value that means "hit since the last sweep" (0 or MARK)
+PAUSE = 3          # set while a thread waits to grow or sweep the table: encoders return soon
+SWEEPS = 4
+WIPES = 5
+GROWS = 6
+ENTRIES = 8        # entries in the table
+TAB_SIZE = 16
 
 # ts: one thread's state
 LONG_ON = 0        # 1 if the span table for long pre-tokens may take entries
