@@ -18,10 +18,10 @@ from numba import njit
 from storytok.kernels.encode_cache import (BUSY, ENTRIES, EPOCH, EXT, HITS, ID_LIMIT, K0, K1, LIMIT, LONG_HITS,
                                            LONG_IDS_USED, LONG_MISSES, LONG_ON, LONG_RESETS, MARK, MAX_INLINE, MAX_SHORT,
                                            MISSES, PAUSE, SHIFT, SLOT, STOP, VAL, atomic_add, claim, home_offset,
-                                           load_acquire, pack_ids, prefetch, publish, short_key)
+                                           load8u, load_acquire, pack_ids, prefetch, publish, short_key)
 from storytok.kernels.scanner import scan_tokens
 from storytok.kernels.spankey import span_hash
-from storytok.kernels.spantable import HASH, K0 as ROW_K0, K1 as ROW_K1, LEN, OFF, V0, V1, table_find
+from storytok.kernels.spantable import HASH, K0 as ROW_K0, K1 as ROW_K1, LEN, OFF, ROW_WIDTH, V0, V1, table_find
 
 NO_RANK = ID_LIMIT            # greater than every rank
 RANK_MASK = ID_LIMIT - 1
@@ -250,19 +250,14 @@ def _long_put(lrows, larena, lmeta, lids, ts, buf, words, i, j, parts, m):
 @njit(cache=True, nogil=True, inline="always")
 def _encode_slow(buf, words, i, j, k0, k1, found, table, tab, ts, lrows, larena, lmeta, lids,
                  byte_ids, grid, ptab, pshift, new_of_rank, parts, ranks, out, n_out):
-    """A pre-token the fast path could not emit: a miss (BPE, then insert), or one whose ids
-    are in the span table and were not found there. found is what the short table's walk
-    gave: >= 0 a slot whose ids are in the span table, < 0 the empty slot -(found + 1)
-    where a short pre-token goes (-1 for a long one). Appends the ids of buf[i:j] to
+    """A pre-token that is in no cache: BPE, then insert. found is what the short table's
+    walk gave: >= 0 a slot whose ids should have been in the span table, < 0 the empty slot
+    -(found + 1) where a short pre-token goes (-1 for a long one). Appends the ids of buf[i:j] to
     out[n_out:]; returns (n_out, stop), stop meaning the table is at its limit and this miss
     was not inserted: the caller returns so that the table can grow or be swept."""
     n = j - i
     stop = False
     long_ok = ts[LONG_ON] != 0 and n <= MAX_CACHED_LEN
-    if found >= 0 and long_ok:  # an entry of more than four ids: look in the span table
-        r = _long_find(lrows, larena, lids, buf, words, i, j, out, n_out)
-        if r >= 0:
-            return r, stop
     if n > parts.shape[0]:
         parts = np.empty(n, np.int64)
         ranks = np.empty(n, np.int64)
@@ -298,31 +293,56 @@ def _encode_slow(buf, words, i, j, k0, k1, found, table, tab, ts, lrows, larena,
 
 
 @njit(cache=True, nogil=True)
-def _run_block(words, starts, t0, nb, b, blk, table, shift, pair_mask, out, n_out, epoch):
+def _run_block(buf, words, starts, t0, nb, b, blk, table, shift, pair_mask, out, n_out, epoch,
+               lrows, larena, lids, long_on, ts):
     """The fast path over the block of pre-tokens t0..t0+nb-1, from its b-th on.
 
-    When b == 0 it first fills blk[3b:3b+3] = (k0, k1, home offset, or -1 for a long
-    pre-token) for the whole block and prefetches every home line, long before a probe
-    reads it. Then it emits pre-tokens while they are hits with inline ids, and returns
+    When b == 0 it first fills blk[3b:3b+3] for the whole block and prefetches the line
+    each probe will read, long before the probe: (k0, k1, home offset) for a short
+    pre-token; (span hash, 1, -1) for a long one the span table may hold, (-, 0, -1) for
+    one it may not. Then it emits pre-tokens while they are cache hits, and returns
     (n_out, b, q) at the first one that is not: q is the slot of its entry if it has one
     (ids in the span table), else -(empty slot + 1), or -1 for a long pre-token. (One
     function of its own, too big for LLVM to inline into the caller, so that its loops
     keep everything in registers.)"""
     if b == 0:
+        row_mask = lrows.shape[0] - 1
         for c in range(nb):
             i = starts[_U(t0 + c)]
             n = starts[_U(t0 + c + 1)] - i
-            k0, k1 = short_key(words, i, n)
-            o = home_offset(k0, k1, shift, pair_mask)
-            prefetch(table, o)
-            blk[_U(3 * c)] = k0
-            blk[_U(3 * c + 1)] = k1
-            blk[_U(3 * c + 2)] = o if n <= MAX_SHORT else -1
+            if n <= MAX_SHORT:
+                k0, k1 = short_key(words, i, n)
+                o = home_offset(k0, k1, shift, pair_mask)
+                prefetch(table, o)
+                blk[_U(3 * c)] = k0
+                blk[_U(3 * c + 1)] = k1
+                blk[_U(3 * c + 2)] = o
+            else:
+                blk[_U(3 * c + 2)] = -1
+                blk[_U(3 * c + 1)] = 0
+                if long_on and n <= MAX_CACHED_LEN:
+                    h, _, _ = span_hash(buf, words, i, i + n)
+                    prefetch(lrows, (h & row_mask) * ROW_WIDTH)
+                    blk[_U(3 * c)] = h
+                    blk[_U(3 * c + 1)] = 1
     mask = table.shape[0] - 1
     while b < nb:
         o = blk[_U(3 * b + 2)]
-        if o < 0:
-            return n_out, b, -1
+        if o < 0:  # a long pre-token: the span table
+            if blk[_U(3 * b + 1)] == 0:
+                return n_out, b, -1
+            i = starts[_U(t0 + b)]
+            j = starts[_U(t0 + b + 1)]
+            idx = table_find(lrows, larena, buf, i, j, blk[_U(3 * b)], load8u(words, i), load8u(words, i + 8))
+            if idx < 0:
+                return n_out, b, -1
+            off = lrows[idx, V0]
+            for q in range(lrows[idx, V1]):
+                out[_U(n_out + q)] = lids[_U(off + q)]
+            n_out += lrows[idx, V1]
+            ts[LONG_HITS] += 1
+            b += 1
+            continue
         k0 = blk[_U(3 * b)]
         k1 = blk[_U(3 * b + 1)]
         while True:
@@ -387,8 +407,8 @@ def encode_segments(buf, words, seg_starts, seg_ends, seg_special, classes, byte
                 nb = min(PROBE_BLOCK, n_tok - t0)
                 b = 0
                 while b < nb:
-                    n_out, b_next, q = _run_block(words, starts, t0, nb, b, blk, table, shift, pair_mask, out, n_out,
-                                                  epoch)
+                    n_out, b_next, q = _run_block(buf, words, starts, t0, nb, b, blk, table, shift, pair_mask, out,
+                                                  n_out, epoch, lrows, larena, lids, long_on, ts)
                     hits += b_next - b
                     b = b_next
                     if b == nb:
@@ -400,13 +420,14 @@ def encode_segments(buf, words, seg_starts, seg_ends, seg_special, classes, byte
                         v = table[q + VAL]
                         if (v & MARK) != epoch:
                             table[q + VAL] = v ^ MARK
-                    elif q == -1 and long_on and j - i <= MAX_CACHED_LEN:
-                        r = _long_find(lrows, larena, lids, buf, words, i, j, out, n_out)
-                        if r >= 0:
-                            n_out = r
-                            long_hits += 1
-                            b += 1
-                            continue
+                        if long_on:
+                            r = _long_find(lrows, larena, lids, buf, words, i, j, out, n_out)
+                            if r >= 0:
+                                n_out = r
+                                hits += 1
+                                long_hits += 1
+                                b += 1
+                                continue
                     n_out, stop = _encode_slow(buf, words, i, j, blk[3 * b], blk[3 * b + 1], q,
                                                table, tab, ts, lrows, larena, lmeta, lids,
                                                byte_ids, grid, ptab, pshift, new_of_rank, parts, ranks, out, n_out)
