@@ -1,16 +1,15 @@
 """Encoding: scan pre-tokens, look each up in a cache of earlier encodings, run BPE on a miss.
 
-The hot loop works on blocks of pre-tokens: it hashes PROBE_BLOCK of them and prefetches
-their cache lines (`encode_cache`), then probes and emits them, so the memory latency of a
-cache far larger than the CPU caches (web text) overlaps with useful work. A hit in the
-home line of a pre-token of at most 15 bytes is the whole fast path; everything else (a
-longer probe walk, a miss, a long pre-token, more than four ids) goes to `_encode_slow`.
+The hot loop (`_run_block`) works on blocks of PROBE_BLOCK pre-tokens: it hashes them and
+prefetches the cache line each will probe (`encode_cache`), then probes and emits them, so
+the memory latency of a cache far larger than the CPU caches (web text) overlaps with
+useful work. Pre-tokens of more than 15 bytes are looked up in a per-thread span table
+(`spantable`) the same way, their rows prefetched too. Whatever is in no cache goes to
+`_encode_slow`: BPE, then an insert.
 
 A miss applies the merges by rank (lowest first, leftmost on ties), as GPT-2 and tiktoken
 do: the first round's ranks come from a 256 x 256 grid indexed by the bytes themselves, the
 later ones from one open-addressing table whose slots pack (pair, rank) into one int64.
-Pre-tokens longer than 15 bytes (and short ones of more than four ids) are cached in a
-span table (`spantable`) with a bounded size that is reset when full.
 """
 import numpy as np
 from numba import njit

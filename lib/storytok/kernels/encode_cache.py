@@ -69,8 +69,7 @@ MISSES = 4
 LONG_HITS = 5
 LONG_MISSES = 6
 LONG_RESETS = 7
-PROFILE = 8        # two spare fields for profiling experiments
-TS_SIZE = 10
+TS_SIZE = 8
 
 _U = np.uint64      # index type: unsigned indices skip Numba's negative-index wraparound code
 # masks of a key's bytes by length & 15: bytes 0-7 (all 8 from length 8 on), bytes 8-14
@@ -96,19 +95,6 @@ def prefetch(typingctx, arr, idx):
         ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
         builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
         return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def cycles(typingctx):
-    """The CPU's cycle counter (llvm.readcyclecounter; rdtsc on x86), for profiling."""
-    sig = types.int64()
-
-    def codegen(context, builder, signature, args):
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), []),
-                                            "llvm.readcyclecounter")
-        return builder.call(fn, [])
 
     return sig, codegen
 
