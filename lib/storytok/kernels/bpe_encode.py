@@ -198,7 +198,7 @@ def bpe_bytes(buf, s, n, byte_ids, grid, ptab, shift, new_of_rank, parts, ranks)
     return m
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _long_find(lrows, larena, lids, buf, words, i, j, out, n_out):
     """Append the cached ids of buf[i:j] from the span table; returns the new n_out, or -1 if absent."""
     h, k0, k1 = span_hash(buf, words, i, j)
@@ -404,7 +404,7 @@ def encode_segments(buf, words, seg_starts, seg_ends, seg_special, classes, byte
             n_tok, nxt = scan_tokens(buf, words, pos, end, classes, starts)
             for t0 in range(0, n_tok, PROBE_BLOCK):
                 nb = min(PROBE_BLOCK, n_tok - t0)
-                b = 0
+                b = np.int64(0)  # (a literal 0 would compile _run_block a second time)
                 while b < nb:
                     n_out, b_next, q = _run_block(buf, words, starts, t0, nb, b, blk, table, shift, pair_mask, out,
                                                   n_out, epoch, lrows, larena, lids, long_on, ts)
