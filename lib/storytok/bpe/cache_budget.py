@@ -87,11 +87,11 @@ class EncodeState:
                 rows *= 2
             self.ts[kc.LONG_ON] = 1
             self.lrows = np.zeros((rows, ROW_WIDTH), np.int64)
-            self.larena = np.zeros(share // 4, np.uint8)
+            self.larena = np.zeros(share // 4 + 8, np.uint8)  # + slack for 8-byte compares
             self.lids = np.zeros(share // 32, np.int64)
         else:
             self.lrows = np.zeros((2, ROW_WIDTH), np.int64)
-            self.larena = np.zeros(64, np.uint8)
+            self.larena = np.zeros(64 + 8, np.uint8)
             self.lids = np.zeros(8, np.int64)
         self.lmeta = np.zeros(2, np.int64)
 

@@ -4,7 +4,9 @@ The hot loop (`_run_block`) works on blocks of PROBE_BLOCK pre-tokens: it hashes
 prefetches the cache line each will probe (`encode_cache`), then probes and emits them, so
 the memory latency of a cache far larger than the CPU caches (web text) overlaps with
 useful work. Pre-tokens of more than 15 bytes are looked up in a per-thread span table
-(`spantable`) the same way, their rows prefetched too. Whatever is in no cache goes to
+(spantable's row layout, with its own inline hash and lookup) the same way, their rows
+prefetched too. Nothing in the hot loop hands an array to a function that is not inlined:
+Numba would then reference-count every array argument on each call (atomic operations). Whatever is in no cache goes to
 `_encode_slow`: BPE, then an insert.
 
 A miss applies the merges by rank (lowest first, leftmost on ties), as GPT-2 and tiktoken
@@ -17,10 +19,9 @@ from numba import njit
 from storytok.kernels.encode_cache import (BUSY, ENTRIES, EPOCH, EXT, HITS, ID_LIMIT, K0, K1, LIMIT, LONG_HITS,
                                            LONG_IDS_USED, LONG_MISSES, LONG_ON, LONG_RESETS, MARK, MAX_INLINE, MAX_SHORT,
                                            MISSES, PAUSE, SHIFT, SLOT, STOP, VAL, atomic_add, claim, home_offset,
-                                           load8u, load_acquire, pack_ids, prefetch, publish, short_key)
+                                           _MASK_LO, load8u, load_acquire, pack_ids, prefetch, publish, short_key)
 from storytok.kernels.scanner import scan_tokens
-from storytok.kernels.spankey import span_hash
-from storytok.kernels.spantable import HASH, K0 as ROW_K0, K1 as ROW_K1, LEN, OFF, ROW_WIDTH, V0, V1, table_find
+from storytok.kernels.spantable import HASH, K0 as ROW_K0, K1 as ROW_K1, LEN, OFF, ROW_WIDTH, V0, V1
 
 NO_RANK = ID_LIMIT            # greater than every rank
 RANK_MASK = ID_LIMIT - 1
@@ -31,6 +32,7 @@ MAX_CACHED_LEN = 256          # longer pre-tokens are encoded every time
 TOKEN_BLOCK = 1 << 12         # pre-token starts per scanner call
 PROBE_BLOCK = 64              # pre-tokens hashed and prefetched before the first of them is probed
 _M1 = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15
+_M2 = np.int64(-4417276706812531889)  # 0xC2B2AE3D27D4EB4F
 _U = np.uint64                # unsigned indices skip Numba's negative-index wraparound code
 
 
@@ -199,10 +201,47 @@ def bpe_bytes(buf, s, n, byte_ids, grid, ptab, shift, new_of_rank, parts, ranks)
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _long_key(words, i, n):
+    """(hash, k0, k1) of the n > 15 bytes at i for the span table: bytes 0-15 as two words,
+    the rest folded in eight bytes at a time. Inline and loop-light, with no array handed to
+    another function (which would cost the caller atomic reference counts on every call)."""
+    k0 = load8u(words, i)
+    k1 = load8u(words, i + 8)
+    h = (k0 ^ (k1 * _M2) ^ n) * _M1
+    for q in range(16, n, 8):
+        h = (h ^ (load8u(words, i + q) & np.int64(_MASK_LO[_U(min(n - q, 8))]))) * _M1
+    return (h >> 32) & 0xFFFFFFFF, k0, k1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _long_slot(lrows, larena, words, i, n, h, k0, k1):
+    """Row of the span table holding the n bytes at i, or -(row + 1) of the empty row where
+    they would go (spantable's layout; keys compared eight bytes at a time: the key arena
+    has eight bytes of slack)."""
+    mask = lrows.shape[0] - 1
+    idx = h & mask
+    while True:
+        ln = lrows[idx, LEN]
+        if ln == 0:
+            return -(idx + 1)
+        if lrows[idx, HASH] == h and ln == n and lrows[idx, ROW_K0] == k0 and lrows[idx, ROW_K1] == k1:
+            off = lrows[idx, OFF]
+            same = True
+            for q in range(16, n, 8):
+                m = np.int64(_MASK_LO[_U(min(n - q, 8))])
+                if (load8u(larena, off + q) ^ load8u(words, i + q)) & m != 0:
+                    same = False
+                    break
+            if same:
+                return idx
+        idx = (idx + 1) & mask
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _long_find(lrows, larena, lids, buf, words, i, j, out, n_out):
     """Append the cached ids of buf[i:j] from the span table; returns the new n_out, or -1 if absent."""
-    h, k0, k1 = span_hash(buf, words, i, j)
-    idx = table_find(lrows, larena, buf, i, j, h, k0, k1)
+    h, k0, k1 = _long_key(words, i, j - i)
+    idx = _long_slot(lrows, larena, words, i, j - i, h, k0, k1)
     if idx < 0:
         return -1
     off = lrows[idx, V0]
@@ -217,18 +256,19 @@ def _long_put(lrows, larena, lmeta, lids, ts, buf, words, i, j, parts, m):
     """Cache parts[:m] as the ids of buf[i:j] in the span table (fixed arrays: rows, key arena,
     ids). When one of them is full, the table is emptied first (it is a cache, not a count)."""
     n = j - i
-    if n > larena.shape[0] or m > lids.shape[0] or lrows.shape[0] < 2:
+    room = larena.shape[0] - 8  # the arena's last eight bytes are slack for 8-byte compares
+    if n > room or m > lids.shape[0] or lrows.shape[0] < 2:
         return
     used = ts[LONG_IDS_USED]
-    if 2 * (lmeta[0] + 1) > lrows.shape[0] or lmeta[1] + n > larena.shape[0] or used + m > lids.shape[0]:
+    if 2 * (lmeta[0] + 1) > lrows.shape[0] or lmeta[1] + n > room or used + m > lids.shape[0]:
         for r in range(lrows.shape[0]):
             lrows[r, LEN] = 0
         lmeta[0] = 0
         lmeta[1] = 0
         used = 0
         ts[LONG_RESETS] += 1
-    h, k0, k1 = span_hash(buf, words, i, j)
-    idx = -table_find(lrows, larena, buf, i, j, h, k0, k1) - 1
+    h, k0, k1 = _long_key(words, i, n)
+    idx = -_long_slot(lrows, larena, words, i, n, h, k0, k1) - 1
     off = lmeta[1]
     for q in range(n):  # what spantable.table_put does, without its slice copy (compile time)
         larena[off + q] = buf[i + q]
@@ -291,7 +331,7 @@ def _encode_slow(buf, words, i, j, k0, k1, found, table, tab, ts, lrows, larena,
     return n_out + m, stop
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)  # borrows its arrays: no reference counting on each call
 def _run_block(buf, words, starts, t0, nb, b, blk, table, shift, pair_mask, out, n_out, epoch,
                lrows, larena, lids, long_on, ts):
     """The fast path over the block of pre-tokens t0..t0+nb-1, from its b-th on.
@@ -320,7 +360,7 @@ def _run_block(buf, words, starts, t0, nb, b, blk, table, shift, pair_mask, out,
                 blk[_U(3 * c + 2)] = -1
                 blk[_U(3 * c + 1)] = 0
                 if long_on and n <= MAX_CACHED_LEN:
-                    h, _, _ = span_hash(buf, words, i, i + n)
+                    h, _, _ = _long_key(words, i, n)
                     prefetch(lrows, (h & row_mask) * ROW_WIDTH)
                     blk[_U(3 * c)] = h
                     blk[_U(3 * c + 1)] = 1
@@ -332,7 +372,7 @@ def _run_block(buf, words, starts, t0, nb, b, blk, table, shift, pair_mask, out,
                 return n_out, b, -1
             i = starts[_U(t0 + b)]
             j = starts[_U(t0 + b + 1)]
-            idx = table_find(lrows, larena, buf, i, j, blk[_U(3 * b)], load8u(words, i), load8u(words, i + 8))
+            idx = _long_slot(lrows, larena, words, i, j - i, blk[_U(3 * b)], load8u(words, i), load8u(words, i + 8))
             if idx < 0:
                 return n_out, b, -1
             off = lrows[idx, V0]
