@@ -12,6 +12,7 @@ from hypothesis import given, settings, strategies as st
 from conftest import examples
 from pipeline_helpers import EOT, sample
 from storytok import StorytokError, Tokenizer, train_bpe
+from storytok.store.lock import LOCK_FILE
 from storytok.store.parquet_store import MANIFEST, encode_split, finished_manifest
 
 STORY = "Once upon a time, a cat sat. It was happy.\n<|endoftext|>\n"
@@ -69,9 +70,9 @@ def test_resume_keeps_the_valid_prefix_and_removes_leftovers(tok, text, tmp_path
     kept_mtime = (d / "part-00002.parquet").stat().st_mtime_ns
     r = _encode(tok, text, d)
     assert r.kept_parts == 3 and not r.up_to_date and r.started_clean_because is None
-    assert r.encoded_bytes == text.stat().st_size - m["parts"][2]["byte_end"]
+    assert r.encoded_bytes == text.stat().st_size - m["parts"][2]["end"][1]
     assert (d / "part-00002.parquet").stat().st_mtime_ns == kept_mtime
-    assert not [f for f in d.iterdir() if f.name.startswith(".")]
+    assert not [f for f in d.iterdir() if f.name.startswith(".") and f.name != LOCK_FILE]
     assert _rows(d) == reference and _manifest(d)["complete"]
 
 
@@ -115,7 +116,7 @@ def test_invalid_utf8_half_way_keeps_finished_parts_and_nothing_else(tok, tmp_pa
     assert str(len(good) + 4) in str(e.value), "the message names the byte offset"
     m = _manifest(d)
     assert not m["complete"]
-    assert sorted(f.name for f in d.iterdir()) == sorted([MANIFEST] + [x["file"] for x in m["parts"]])
+    assert sorted(f.name for f in d.iterdir()) == sorted([MANIFEST, LOCK_FILE] + [x["file"] for x in m["parts"]])
     with pytest.raises(StorytokError, match="unfinished"):
         finished_manifest(d)
 
@@ -133,22 +134,21 @@ def test_a_failing_part_writer_keeps_the_parts_before_it(tok, text, tmp_path, mo
     reference_dir = tmp_path / "reference"
     _encode(tok, text, reference_dir)
     import storytok.store.parquet_store as store
-    real = store.pq.write_table
-    calls = []
+    real = store.write_rows
 
-    def flaky(table, where, **kw):
-        calls.append(where)
-        if len(calls) == 3:
+    def flaky(writer, table, part):
+        if part.name == "part-00002.parquet":
             raise OSError(28, "No space left on device")
-        return real(table, where, **kw)
+        return real(writer, table, part)
 
-    monkeypatch.setattr(store.pq, "write_table", flaky)
-    with pytest.raises(OSError, match="No space left"):
+    monkeypatch.setattr(store, "write_rows", flaky)
+    with pytest.raises(StorytokError, match=r"part-00002.parquet: cannot write it \(no space left on the device: "
+                                            r"the disk is full\); finished parts are kept"):
         _encode(tok, text, d)
     m = _manifest(d)
     assert not m["complete"] and len(m["parts"]) == 2
-    assert sorted(f.name for f in d.iterdir()) == sorted([MANIFEST] + [x["file"] for x in m["parts"]])
-    monkeypatch.setattr(store.pq, "write_table", real)
+    assert sorted(f.name for f in d.iterdir()) == sorted([MANIFEST, LOCK_FILE] + [x["file"] for x in m["parts"]])
+    monkeypatch.setattr(store, "write_rows", real)
     r = _encode(tok, text, d)
     assert r.kept_parts == 2 and _manifest(d)["complete"]
     assert _rows(d) == _rows(reference_dir)

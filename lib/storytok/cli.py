@@ -2,7 +2,8 @@
 
 Users run the stages through `make`; a Python traceback there reads as "storytok is
 broken" even when the input is at fault. So stage scripts wrap their `main` in
-`run_stage`, which turns a StorytokError (and Ctrl-C) into a single line on stderr and exit
+`run_stage`, which turns a StorytokError (and Ctrl-C, and an operating-system error such
+as a full disk that no stage put in its own words) into a single line on stderr and exit
 status 1. Anything else is a bug in storytok and keeps its traceback.
 """
 from __future__ import annotations
@@ -24,6 +25,11 @@ def run_stage(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] 
         main(argv)
     except StorytokError as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr, flush=True)
+        return 1
+    except OSError as e:   # the stages name the path where they can; this is the net below them
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"error: {where}{' '.join(str(e.strerror or e).split())} (an operating-system error; free space or "
+              f"fix permissions, then run the same command again)", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
         print("interrupted: unfinished outputs stay under temporary names; run the same command again to continue",

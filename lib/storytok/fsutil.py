@@ -8,6 +8,7 @@ of a run that was killed (`kill -9` cannot be caught, so cleanup happens on the 
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -69,3 +70,31 @@ def replace_dir(tmp_dir: Path, final_dir: Path) -> None:
         os.replace(final_dir, old)
     os.replace(tmp_dir, final_dir)
     remove_quietly(old)
+
+
+def os_reason(e: OSError) -> str:
+    """What an operating-system error says, in a few words (pyarrow's OSErrors carry no
+    errno attribute, only the text, so both are looked at)."""
+    text = " ".join(str(e).split())
+    no = e.errno
+    if no is None:
+        for code in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EIO):
+            if f"errno {code}]" in text.lower() or os.strerror(code).lower() in text.lower():
+                no = code
+                break
+    if no == errno.ENOSPC:
+        return "no space left on the device: the disk is full"
+    if no == errno.EDQUOT:
+        return "disk quota exceeded"
+    if no in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if no == errno.EROFS:
+        return "read-only file system"
+    return e.strerror or text or type(e).__name__
+
+
+def os_error(e: OSError, path, todo: str):
+    """One line (a StorytokError) for an OSError while writing `path`: the path, what the
+    system said, what to do."""
+    from storytok.errors import StorytokError
+    return StorytokError(f"{path}: cannot write it ({os_reason(e)}); {todo}")

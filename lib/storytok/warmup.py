@@ -31,6 +31,8 @@ def warm_up() -> float:
         ids = tok.encode(SAMPLE + "<|endoftext|>" + "a" * 100)
         tok.decode(ids)
         list(tok.encode_file(path, workers=1))
+        tok.encode_batch([SAMPLE, "", SAMPLE + "<|endoftext|>"], workers=1)
+        tok.encode_arrow([SAMPLE, ""], workers=1)
         tok.cache_bytes = 1 << 20  # a small cache that grows, then sweeps: compiles those kernels too
         tok.encode(" ".join(f"w{i}" for i in range(20_000)))
         scan_pretokens(SAMPLE)

@@ -36,19 +36,23 @@ def read_vocab_json(path) -> dict[int, bytes]:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
         raise StorytokError(f"{os.fspath(path)}: not valid JSON ({e.msg}, line {e.lineno}); expected a GPT-2 vocab.json") from None
+    return _vocab_from_mapping(raw, os.fspath(path), "GPT-2 vocab.json")
+
+
+def _vocab_from_mapping(raw, where: str, what: str) -> dict[int, bytes]:
     if not isinstance(raw, dict) or not raw:
-        raise StorytokError(f"{os.fspath(path)}: expected a non-empty JSON object mapping tokens to ids (GPT-2 vocab.json)")
+        raise StorytokError(f"{where}: expected a non-empty JSON object mapping tokens to ids ({what})")
     vocab: dict[int, bytes] = {}
     for token, idx in raw.items():
         if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
-            raise StorytokError(f"{os.fspath(path)}: token {token!r} has id {idx!r}; ids must be non-negative integers")
+            raise StorytokError(f"{where}: token {token!r} has id {idx!r}; ids must be non-negative integers")
         if idx in vocab:
-            raise StorytokError(f"{os.fspath(path)}: id {idx} is given to two tokens; each id must be unique")
+            raise StorytokError(f"{where}: id {idx} is given to two tokens; each id must be unique")
         try:
             vocab[idx] = str_to_token(token)
         except KeyError:
-            raise StorytokError(f"{os.fspath(path)}: token {token!r} is not in GPT-2's byte-level form; "
-                                "not a byte-level BPE vocab.json") from None
+            raise StorytokError(f"{where}: token {token!r} is not in GPT-2's byte-level form; "
+                                "not a byte-level BPE vocabulary") from None
     return vocab
 
 
@@ -77,6 +81,89 @@ def read_special_tokens(tokenizer_json) -> list[str]:
         return [t["content"] for t in sorted(added, key=lambda t: t["id"]) if t.get("special", False)]
     except (json.JSONDecodeError, AttributeError, KeyError, TypeError):
         raise StorytokError(f"{os.fspath(tokenizer_json)}: not a Hugging Face tokenizer.json (cannot read its added_tokens)") from None
+
+
+def _is_gpt2_pre_tokenizer(pre) -> bool:
+    """ByteLevel with GPT-2's regex and no prefix space, alone or as Split(GPT-2 pattern) + ByteLevel."""
+    from storytok.pretokenize.pretokenizer import GPT2_PATTERN
+
+    def byte_level(p, use_regex: bool) -> bool:
+        return (isinstance(p, dict) and p.get("type") == "ByteLevel" and not p.get("add_prefix_space", True)
+                and bool(p.get("use_regex", True)) == use_regex)
+
+    if byte_level(pre, True):
+        return True
+    if isinstance(pre, dict) and pre.get("type") == "Sequence":
+        seq = pre.get("pretokenizers") or []
+        if len(seq) == 1:
+            return byte_level(seq[0], True)
+        if len(seq) == 2 and byte_level(seq[1], False):
+            split = seq[0]
+            return (isinstance(split, dict) and split.get("type") == "Split" and not split.get("invert", False)
+                    and split.get("behavior") == "Isolated" and split.get("pattern") == {"Regex": GPT2_PATTERN})
+    return False
+
+
+def read_hf_tokenizer_json(path) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]], list[str]]:
+    """(vocab, merges, special tokens) of a Hugging Face tokenizer.json holding a GPT-2 style
+    byte-level BPE; anything that would encode differently (a normalizer, another
+    pre-tokenizer or model, added tokens that are not special, a template adding tokens) is
+    refused in one line rather than loaded as a different tokenizer."""
+    where = os.fspath(path)
+    text = _read_text(path, "tokenizer.json")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise StorytokError(f"{where}: not valid JSON ({e.msg}, line {e.lineno}); expected a Hugging Face tokenizer.json") from None
+    model = raw.get("model") if isinstance(raw, dict) else None
+    if not isinstance(model, dict):
+        raise StorytokError(f"{where}: not a Hugging Face tokenizer.json (no model)")
+
+    def foreign(what: str):
+        return StorytokError(f"{where}: {what}; storytok loads GPT-2 style byte-level BPE tokenizers only")
+
+    if model.get("type", "BPE") != "BPE":
+        raise foreign(f"a {model.get('type')} model, not BPE")
+    for key in ("dropout", "continuing_subword_prefix", "end_of_word_suffix", "byte_fallback", "ignore_merges"):
+        if model.get(key):
+            raise foreign(f"its BPE sets {key}={model.get(key)!r}")
+    if raw.get("normalizer") is not None:
+        raise foreign(f"it has a {(raw['normalizer'] or {}).get('type', '?')} normalizer")
+    if not _is_gpt2_pre_tokenizer(raw.get("pre_tokenizer")):
+        pre = raw.get("pre_tokenizer")
+        raise foreign(f"its pre-tokenizer ({pre.get('type') if isinstance(pre, dict) else pre!r}) is not GPT-2's "
+                      f"byte-level one")
+    post = raw.get("post_processor")
+    if post is not None and (not isinstance(post, dict) or post.get("type") != "ByteLevel"):
+        raise foreign(f"its {post.get('type') if isinstance(post, dict) else post!r} post-processor adds or changes tokens")
+    vocab = _vocab_from_mapping(model.get("vocab"), where, "the model's vocab")
+    merges = []
+    for k, m in enumerate(model.get("merges") or []):
+        parts = m.split(" ") if isinstance(m, str) else m
+        if not isinstance(parts, list) or len(parts) != 2 or not all(isinstance(p, str) and p for p in parts):
+            raise StorytokError(f"{where}: merge {k} is {m!r}; each merge must be two tokens")
+        try:
+            merges.append((str_to_token(parts[0]), str_to_token(parts[1])))
+        except KeyError:
+            raise StorytokError(f"{where}: merge {k} has a token not in GPT-2's byte-level form") from None
+    specials = []
+    added = raw.get("added_tokens") or []
+    if not isinstance(added, list):
+        raise StorytokError(f"{where}: added_tokens is not a list")
+    for t in sorted(added, key=lambda t: t.get("id", -1) if isinstance(t, dict) else -1):
+        if not isinstance(t, dict) or not isinstance(t.get("content"), str) or not t["content"] \
+                or not isinstance(t.get("id"), int) or isinstance(t.get("id"), bool) or t["id"] < 0:
+            raise StorytokError(f"{where}: added token {t!r} needs a non-empty content and a non-negative id")
+        s, i = t["content"], t["id"]
+        if not t.get("special", False):
+            raise foreign(f"added token {s!r} is not special (storytok matches special tokens only)")
+        if any(t.get(k) for k in ("single_word", "lstrip", "rstrip")):
+            raise foreign(f"added token {s!r} sets single_word/lstrip/rstrip")
+        if i in vocab and vocab[i] != s.encode("utf-8"):
+            raise StorytokError(f"{where}: added token {s!r} has id {i}, which the vocabulary gives to {vocab[i]!r}")
+        vocab[i] = s.encode("utf-8")
+        specials.append(s)
+    return vocab, merges, specials
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -27,10 +27,10 @@ np.bincount per encoded chunk.
 the unks stand for are known (the Parquet column `unk_gpt2_ids` keeps them).
 `token_byte_lengths()` is 0 for `<|unk|>`: its text is not determined by the id.
 
-Tokenizer folder (written by `save`, loaded by `Tokenizer.from_dir` and
-`CompactTokenizer.from_dir`):
+Tokenizer folder (written by `save`, loaded by `CompactTokenizer.from_dir`, and by
+`Tokenizer.from_dir` through storytok.bpe.load):
 
-    tokenizer_kind.json   {"kind": "gpt2-top10k", "format": 1}: tells from_dir which kind this is
+    tokenizer_kind.json   {"kind": "gpt2-top10k", "format": 1}: tells the loader which kind this is
                           (folders without it are plain byte-level BPE folders)
     vocab.json            GPT-2's vocabulary (50,257 tokens), GPT-2 byte-level format
     merges.txt            GPT-2's 50,000 merges, GPT-2 byte-level format
@@ -45,8 +45,9 @@ Tokenizer folder (written by `save`, loaded by `Tokenizer.from_dir` and
     training.json         what it was built from, so `make tokenizer` can skip a rebuild
                           (written by storytok.bpe.tokenizer_store)
 
-There is deliberately no tokenizer.json: vocab.json + merges.txt loaded by another tool are
-the full GPT-2 tokenizer, not this one. Outside storytok, compact id i is GPT-2 id
+There is deliberately no tokenizer.json and no tokenizer.tiktoken: vocab.json + merges.txt
+loaded by another tool are the full GPT-2 tokenizer, not this one, and `to_tiktoken` refuses
+(tiktoken cannot express the renumbering or <|unk|>). Outside storytok, compact id i is GPT-2 id
 `gpt2_ids[i]` (decode those with any GPT-2 tokenizer).
 """
 from __future__ import annotations
@@ -60,6 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
+from storytok.bpe import tiktoken_files
 from storytok.bpe.bytes_unicode import token_to_str
 from storytok.errors import StorytokError
 from storytok.sources.inputs import EOT
@@ -211,6 +213,11 @@ class CompactTokenizer:
         }
         _write(directory / KEPT_FILE, json.dumps(meta, ensure_ascii=False, indent=1) + "\n")
         _write(directory / KIND_FILE, json.dumps({"kind": KIND, "format": FORMAT}) + "\n")
+
+    def to_tiktoken(self):
+        """Refused in one line: compact ids renumber GPT-2's and <|unk|> stands for many tokens,
+        which a tiktoken rank file cannot express (export self.gpt2 and map with gpt2_ids)."""
+        return tiktoken_files.to_encoding(self)
 
     def __len__(self) -> int:
         return int(self.gpt2_ids.size)
@@ -447,7 +454,7 @@ def build(gpt2: Tokenizer, train_path, vocab_size: int = DEFAULT_VOCAB_SIZE, *, 
     return CompactTokenizer(gpt2, gpt2_ids, counts, counted)
 
 
-# ---- folder kinds (Tokenizer.from_dir dispatches here) ----------------------------------
+# ---- the folder kind (storytok.bpe.load decides kinds; this file owns tokenizer_kind.json) --
 
 def read_kind(directory) -> str:
     """The kind of a tokenizer folder: what tokenizer_kind.json names, "bpe" without one."""
@@ -460,16 +467,6 @@ def read_kind(directory) -> str:
         raise StorytokError(f"{p}: unknown tokenizer kind {kind!r}; this storytok reads {' and '.join(KINDS)} "
                             f"(made by a newer storytok?)")
     return kind
-
-
-def load_tokenizer_dir(directory):
-    """Tokenizer.from_dir for a folder with a tokenizer_kind.json."""
-    directory = Path(directory)
-    if read_kind(directory) == KIND:
-        return CompactTokenizer.from_dir(directory)
-    from storytok.bpe import gpt2_files
-    specials = gpt2_files.read_special_tokens(directory / "tokenizer.json")
-    return Tokenizer.from_files(directory / "vocab.json", directory / "merges.txt", specials)
 
 
 # ---- small helpers -----------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 It accepts any byte-level BPE: storytok's own ids or GPT-2's. Python objects are turned
 into arrays once, at construction: a byte -> id table, a merge table (pair -> rank, new
-id), the token bytes for decoding. Each thread keeps its own cache of encoded pre-tokens.
+id), the token bytes for decoding. All threads share one cache of encoded pre-tokens,
+held within a byte budget (bpe.cache_budget).
 """
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from storytok.bpe import gpt2_files
-from storytok.sources.chunks import DEFAULT_CHUNK_BYTES, check_text_file, check_utf8, iter_chunks, safe_cut_bytes
+from storytok.bpe import gpt2_files, tiktoken_files
+from storytok.sources.chunks import (DEFAULT_CHUNK_BYTES, DOC_END, check_text_file, check_utf8, iter_chunks,
+                                     safe_cut_bytes)
 from storytok.errors import StorytokError
 from storytok.bpe.cache_budget import DEFAULT_CACHE_BYTES, CachePool
 from storytok.kernels.bpe_encode import build_merge_table, encode_segments
@@ -98,20 +100,37 @@ class Tokenizer:
 
     @classmethod
     def from_dir(cls, directory) -> "Tokenizer":
-        """What save(directory) wrote: vocab.json, merges.txt and the specials in tokenizer.json.
-        A folder with a tokenizer_kind.json loads as the kind it names (gpt2-top10k: a
-        storytok.bpe.gpt2_top10k.CompactTokenizer)."""
-        directory = Path(directory)
-        if not directory.is_dir():
-            raise StorytokError(f"{directory}: no tokenizer directory (run `make tokenizer` first)")
-        if (directory / "tokenizer_kind.json").exists():
-            from storytok.bpe.gpt2_top10k import load_tokenizer_dir
-            return load_tokenizer_dir(directory)
-        specials = gpt2_files.read_special_tokens(directory / "tokenizer.json")
-        return cls.from_files(directory / "vocab.json", directory / "merges.txt", specials)
+        """The tokenizer in a folder of any kind storytok reads (what save wrote, GPT-2's files,
+        a Hugging Face tokenizer.json, a tokenizer.tiktoken, a gpt2-top10k folder: then a
+        storytok.bpe.gpt2_top10k.CompactTokenizer). The kinds are decided in one place,
+        storytok.bpe.load, which imports this module (hence the import here, not at the top)."""
+        from storytok.bpe.load import load_tokenizer_dir
+        return load_tokenizer_dir(directory)
+
+    @classmethod
+    def from_tiktoken(cls, path, special_tokens=None) -> "Tokenizer":
+        """A tiktoken rank file (`base64(token) rank` lines). The merges are the splits
+        tiktoken's own BPE finds for each token from lower ranks, so the ids equal tiktoken's.
+        special_tokens: a list (ids follow the last rank, as <|endoftext|> in tiktoken's gpt2)
+        or a dict {token: id}."""
+        vocab, merges, specials = tiktoken_files.read_tiktoken(path, special_tokens)
+        try:
+            return cls(vocab, merges, specials)
+        except StorytokError as e:
+            raise StorytokError(f"{os.fspath(path)}: {e}") from None
 
     def save(self, directory) -> None:
+        """vocab.json + merges.txt (GPT-2 format), tokenizer.json (Hugging Face) and
+        tokenizer.tiktoken (tiktoken's rank file). A tokenizer tiktoken cannot express (ids
+        not in merge order, say) gets no tokenizer.tiktoken and a StorytokWarning saying why."""
         gpt2_files.write_tokenizer_files(directory, self.vocab, self.merges, self.special_ids)
+        tiktoken_files.save_rank_file(directory, self)
+
+    def to_tiktoken(self, name: str = "storytok"):
+        """This tokenizer as a tiktoken.Encoding (GPT-2 pattern, specials with their ids), or
+        one StorytokError line: tiktoken not installed, or ids it cannot express. Encode with
+        allowed_special="all" for storytok's behaviour (tiktoken refuses specials by default)."""
+        return tiktoken_files.to_encoding(self, name)
 
     def __len__(self) -> int:
         return len(self.vocab)
@@ -140,12 +159,28 @@ class Tokenizer:
         if matches is None:
             matches = self._matcher.find(buf, words, start, end)
         starts, ends, after = self._matcher.segments(matches, start, end)
-        special = self._special_index_to_id[np.maximum(after, 0)] if len(self._special_index_to_id) else after
-        special[after < 0] = -1
+        return self._encode_segments(buf, words, starts, ends, after)
+
+    def _encode_segments(self, buf, words, starts, ends, after, doc_end: int = -1) -> np.ndarray:
+        """ids of the text segments buf[starts[k]:ends[k]] (valid UTF-8 in a padded buffer),
+        each followed by what after[k] names: a special token (its index in
+        self.special_tokens), DOC_END (the id doc_end: the pipeline's separator, or the batch
+        API's end-of-document marker) or NO_SPECIAL. The one seam through which the batch API
+        and the pipeline (storytok.bpe.batch) reach the encoder and its shared cache
+        (self._cache: one table for all threads, bpe.cache_budget).
+        """
+        special = np.full(after.shape, -1, np.int64)
+        is_special = after >= 0
+        if is_special.any():
+            special[is_special] = self._special_index_to_id[after[is_special]]
+        special[after == DOC_END] = doc_end
+        if len(starts) == 0:
+            return np.empty(0, self.token_dtype())
+        need = int((ends - starts).sum()) + len(starts)   # at most one id per byte, plus one after each segment
         pool = self._cache
         state = pool.acquire()
         try:
-            out = state.output(end - start, self.token_dtype())  # at most one id per byte
+            out = state.output(need, self.token_dtype())
             n, k, pos = 0, 0, int(starts[0])
             while True:
                 table, tab, generation = pool.enter()
@@ -199,14 +234,32 @@ class Tokenizer:
         except UnicodeEncodeError:  # lone surrogates: replaced by U+FFFD, as tiktoken does
             return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
 
+    def _encode_str_all_cores(self, text: str, workers: int | None = None) -> np.ndarray:
+        """The ids of text, on all cores when it is large enough to be worth splitting."""
+        from storytok.bpe import batch
+        return batch.encode_text(self, text, workers=workers)
+
     def encode(self, text: str) -> list[int]:
-        return self._encode_bytes(self._utf8(text)).tolist()
+        return self._encode_str_all_cores(text).tolist()
 
     def encode_to_numpy(self, text: str, dtype=np.uint16) -> np.ndarray:
         dtype = np.dtype(dtype)
         if np.issubdtype(dtype, np.integer) and len(self._tok_len) - 1 > np.iinfo(dtype).max:
             raise StorytokError(f"ids go up to {len(self._tok_len) - 1}, which does not fit {dtype.name}")
-        return self._encode_bytes(self._utf8(text)).astype(dtype, copy=False)
+        return self._encode_str_all_cores(text).astype(dtype, copy=False)
+
+    def encode_batch(self, texts, *, workers: int | None = None) -> list[np.ndarray]:
+        """One id array per text, each equal to encode_to_numpy(text) (specials matched), on
+        all cores; no Python int per token (storytok.bpe.batch)."""
+        from storytok.bpe import batch
+        return batch.encode_batch(self, texts, workers=workers)
+
+    def encode_arrow(self, array, *, workers: int | None = None, ordinary: bool = True):
+        """Arrow strings in, a pyarrow list<uint16> array out (list<int32> past 65,536 ids),
+        a row per document; ordinary=True leaves special tokens in the text unmatched
+        (storytok.bpe.batch)."""
+        from storytok.bpe import batch
+        return batch.encode_arrow(self, array, workers=workers, ordinary=ordinary)
 
     def encode_iterable(self, iterable: Iterable[str]) -> Iterator[int]:
         """encode("".join(iterable)), lazily: memory stays bounded by the largest piece.

@@ -3,7 +3,8 @@
 Training on the full train file takes minutes, and `make all` or `make demo` run again
 should not redo it. Next to the files `Tokenizer.save` writes, the directory gets a
 `training.json` recording what it was trained from (input size and mtime, vocab size,
-special tokens); when those still match, training is skipped.
+special tokens); when those still match, training is skipped (a folder trained before
+`save` wrote tokenizer.tiktoken gets that file added; nothing else changes).
 
 The directory is assembled under a temporary name and swapped in whole, so a run killed
 during training or saving leaves the previous tokenizer (or none), never a mix of old
@@ -21,6 +22,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from storytok.bpe import tiktoken_files
 from storytok.errors import StorytokError
 from storytok.fsutil import read_json, remove_quietly, replace_dir, tmp_path, write_json_atomic
 from storytok.sources.inputs import EOT, check_text_input, check_vocab_size
@@ -59,24 +61,30 @@ def _same_training(old: dict | None, new: dict) -> bool:
     return all(old.get(k) == v for k, v in new.items() if k != "input")
 
 
-def train_into_dir(train_path: Path, vocab_size: int, directory: Path, *, workers: int | None = None,
-                   force: bool = False, progress: bool = True) -> TrainReport:
-    """Train a byte-level BPE with `<|endoftext|>` on `train_path` and save it to `directory`."""
+def train_into_dir(train_path, vocab_size: int, directory: Path, *, workers: int | None = None,
+                   force: bool = False, progress: bool = True, field: str = "text",
+                   skip_bad_docs: bool = False) -> TrainReport:
+    """Train a byte-level BPE with `<|endoftext|>` on `train_path` (a file, glob, directory or
+    list of them, any input kind: storytok.sources) and save it to `directory`."""
     from storytok import Tokenizer, train_bpe
-    from storytok.sources.inputs import load_tokenizer
+    from storytok.sources.inputs import check_source, load_tokenizer
 
     check_vocab_size(vocab_size)
-    train_path = check_text_input(Path(train_path), "TRAIN")
+    source = check_source(train_path, "TRAIN", field=field, skip_bad_docs=skip_bad_docs)
     directory = Path(directory)
-    record = _record(train_path, vocab_size)
+    record = {"kind": "bpe", "inputs": source.identity(), "vocab_size": int(vocab_size), "special_tokens": [EOT]}
+    if any(f.kind != "txt" for f in source.files):
+        record["field"] = field
     if not force and _same_training(read_json(directory / TRAINING_RECORD), record):
         tok = load_tokenizer(directory)
-        return TrainReport(directory, tok, vocab_size, input_bytes=record["input_size"], up_to_date=True)
+        if not (directory / tiktoken_files.FILE_NAME).exists():   # trained before save wrote it
+            tiktoken_files.save_rank_file(directory, tok)
+        return TrainReport(directory, tok, vocab_size, input_bytes=source.input_bytes, up_to_date=True)
 
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        vocab, merges = train_bpe(str(train_path), vocab_size, [EOT], workers=workers, progress=progress)
+        vocab, merges = train_bpe(source, vocab_size, [EOT], workers=workers, progress=progress)
     tok = Tokenizer(vocab, merges, special_tokens=[EOT])
     tmp = tmp_path(directory)
     remove_quietly(tmp)
@@ -84,7 +92,7 @@ def train_into_dir(train_path: Path, vocab_size: int, directory: Path, *, worker
     write_json_atomic(tmp / TRAINING_RECORD, dict(record, reached_vocab_size=len(tok), merges=len(merges)))
     replace_dir(tmp, directory)
     report = TrainReport(directory, tok, vocab_size, seconds=time.perf_counter() - t0,
-                         input_bytes=record["input_size"])
+                         input_bytes=source.input_bytes)
     report.notes = [" ".join(str(w.message).split()) for w in caught]
     return report
 

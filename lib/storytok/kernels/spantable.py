@@ -1,8 +1,9 @@
-"""An open-addressing hash table keyed by byte spans, for pre-token counts and the encode cache.
+"""An open-addressing hash table keyed by byte spans: the encoder's cache of pre-token ids.
 
-Counting pre-tokens and caching their encodings both need "bytes -> small record" lookups
-at tens of millions per second without creating Python strings. Each row is one 64-byte
-cache line: [hash, first 8 bytes, next 8 bytes, length, arena offset, v0, v1, spare].
+Caching encodings needs "bytes -> small record" lookups at tens of millions per second
+without creating Python strings (training counts with `count.py` and `counttable.py`).
+Each row is one 64-byte cache line: [hash, first 8 bytes, next 8 bytes, length, arena
+offset, v0, v1, spare].
 Keys up to 16 bytes (nearly every pre-token) compare as three integers; longer keys also
 compare their tail against the byte arena, which keeps every key for later extraction.
 A table is the tuple (rows, arena, meta) with meta = [entries, arena bytes used]; keys
@@ -85,21 +86,3 @@ def table_put(rows, arena, meta, buf, s, e, h, k0, k1, empty_row):
     rows[empty_row, OFF] = off
     rows[empty_row, V0] = 0
     rows[empty_row, V1] = 0
-
-
-@njit(cache=True, nogil=True)
-def table_add_counts(rows, arena, meta, src_rows, src_arena):
-    """dst[key].v0 += src[key].v0 for every key of src: merges per-thread counts."""
-    for r in range(src_rows.shape[0]):
-        n = src_rows[r, LEN]
-        if n == 0:
-            continue
-        s = src_rows[r, OFF]
-        h, k0, k1 = src_rows[r, HASH], src_rows[r, K0], src_rows[r, K1]
-        idx = table_find(rows, arena, src_arena, s, s + n, h, k0, k1)
-        if idx < 0:
-            rows, arena = table_reserve(rows, arena, meta, n)
-            idx = -table_find(rows, arena, src_arena, s, s + n, h, k0, k1) - 1
-            table_put(rows, arena, meta, src_arena, s, s + n, h, k0, k1, idx)
-        rows[idx, V0] += src_rows[r, V0]
-    return rows, arena

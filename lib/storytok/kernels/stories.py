@@ -17,6 +17,23 @@ def last_index(tokens, value):
 
 
 @njit(cache=True, nogil=True)
+def positions_of(tokens, value):
+    """Indices of every `value` in tokens, in order (the batch API's end-of-document markers),
+    without the full-size boolean temporary of np.flatnonzero(tokens == value)."""
+    n = 0
+    for i in range(tokens.shape[0]):
+        if tokens[i] == value:
+            n += 1
+    out = np.empty(n, np.int64)
+    k = 0
+    for i in range(tokens.shape[0]):
+        if tokens[i] == value:
+            out[k] = i
+            k += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
 def split_rows(tokens, eot, byte_len, final):
     """(values, offsets, n_bytes, stop): the rows of tokens[:stop], cut at every eot.
 

@@ -1,6 +1,6 @@
-"""UTF-8 in the kernels: validating a buffer once, and decoding one code point's class.
+"""UTF-8 in the kernels: validating a buffer once.
 
-The scanners assume valid UTF-8 (so they never bounds-check a multi-byte sequence);
+The scanner assumes valid UTF-8 (so it never bounds-checks a multi-byte sequence);
 `first_invalid_utf8` is the one check every input passes first.
 """
 import numpy as np
@@ -54,20 +54,3 @@ def first_invalid_utf8(buf, words, start, end):
                 return i
         i += n
     return -1
-
-
-@njit(cache=True, nogil=True, inline="always")
-def class_at(buf, i, classes):
-    """(class, byte length) of the code point starting at buf[i] (valid UTF-8)."""
-    b0 = np.int64(buf[i])
-    if b0 < 0x80:
-        return classes[b0], 1
-    if b0 < 0xE0:
-        cp = ((b0 & 0x1F) << 6) | (np.int64(buf[i + 1]) & 0x3F)
-        return classes[cp], 2
-    if b0 < 0xF0:
-        cp = ((b0 & 0x0F) << 12) | ((np.int64(buf[i + 1]) & 0x3F) << 6) | (np.int64(buf[i + 2]) & 0x3F)
-        return classes[cp], 3
-    cp = (((b0 & 0x07) << 18) | ((np.int64(buf[i + 1]) & 0x3F) << 12)
-          | ((np.int64(buf[i + 2]) & 0x3F) << 6) | (np.int64(buf[i + 3]) & 0x3F))
-    return classes[cp], 4

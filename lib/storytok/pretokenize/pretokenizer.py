@@ -11,7 +11,7 @@ import regex
 from functools import lru_cache
 
 from storytok.kernels.scanner import ascii_classes, scan_spans
-from storytok.pretokenize.unicode_classes import class_table
+from storytok.pretokenize.unicode_classes import SPACE, class_table
 
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 _GPT2_RE = regex.compile(GPT2_PATTERN)
@@ -27,13 +27,18 @@ WORD_PADDING = 24
 
 @lru_cache(maxsize=1)
 def scanner_classes() -> np.ndarray:
-    """The code point classes every scanning kernel takes, once checked against the
-    scanner's built-in view of ASCII (its eight-bytes-at-a-time path does not look them up)."""
+    """The code point classes every scanning kernel takes, once checked against what the
+    scanner builds in: its view of ASCII (its block masks do not look ASCII up) and
+    whitespace chars of at most 3 bytes."""
     classes = class_table()
     if not np.array_equal(classes[:128], ascii_classes()):
         bad = int(np.flatnonzero(classes[:128] != ascii_classes())[0])
         raise RuntimeError(f"regex {regex.__version__} classes U+{bad:04X} unlike the scanner's ASCII rules; "
                            "storytok cannot run with this regex version")
+    if (classes[0x10000:] == SPACE).any():  # the scanner's whitespace rule knows 1- to 3-byte chars only
+        bad = 0x10000 + int(np.flatnonzero(classes[0x10000:] == SPACE)[0])
+        raise RuntimeError(f"regex {regex.__version__} calls U+{bad:04X} whitespace, a 4-byte char the scanner "
+                           "does not expect; storytok cannot run with this regex version")
     return classes
 
 

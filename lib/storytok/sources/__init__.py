@@ -1,2 +1,5 @@
-"""What comes in: input files read as chunks cut at safe boundaries, checks on what the
-user names, the downloader, and the generated demo corpus."""
+"""What comes in: a split's input files (resolve: files, globs, directories, lists), read by
+kind (text: .txt; jsonl: .jsonl/.ndjson; parquet; all but Parquet optionally .gz/.zst via
+streams) into chunks the kernels take directly (chunks, arrow_docs), one stream per split
+with resume positions (split); checks on what the user names (inputs), the downloader, and
+the generated demo corpus."""

@@ -26,6 +26,23 @@ def check_text_input(path: Path, variable: str) -> Path:
     return Path(path)
 
 
+def check_source(spec, variable: str, *, field: str = "text", skip_bad_docs: bool = False):
+    """The input a Make variable (TRAIN, VALID) names, resolved and checked up front
+    (storytok.sources.split.Source: files, globs, directories, any kind); a problem is
+    reported with the variable to change."""
+    from storytok.sources.split import Source
+
+    if not spec:
+        raise StorytokError(f"{variable} is empty; pass {variable}=/path/to/file.txt (or a glob, a directory, "
+                            f".jsonl / .parquet files; or try `make demo`)")
+    try:
+        src = Source.of(spec, field=field, skip_bad_docs=skip_bad_docs)
+        src.check()
+    except StorytokError as e:
+        raise StorytokError(f"{e}; pass {variable}=... (a file, glob or directory; or try `make demo`)") from None
+    return src
+
+
 def check_vocab_size(vocab_size: int) -> None:
     """The pipeline stores tokens as uint16, so ids must stay below 65,536."""
     if vocab_size > UINT16_TOKENS:
@@ -34,16 +51,16 @@ def check_vocab_size(vocab_size: int) -> None:
 
 
 def load_tokenizer(directory: Path):
-    """The pipeline's tokenizer from `directory`: must exist, load, have `<|endoftext|>`
-    as a special token (it separates stories) and fit uint16."""
-    from storytok import Tokenizer
+    """The pipeline's tokenizer from `directory` (any kind storytok.bpe.load reads): must
+    exist, load, have `<|endoftext|>` as a special token (it separates stories) and fit uint16."""
+    from storytok.bpe.load import load_tokenizer_dir   # imports the kernels: only when a stage needs them
 
     directory = Path(directory)
     if not directory.is_dir() or not any(directory.iterdir()):
         raise StorytokError(f"{directory}: no tokenizer here; run `make tokenizer` first "
                             f"(or pass the directory that holds vocab.json, merges.txt, tokenizer.json)")
     try:
-        tok = Tokenizer.from_dir(directory)
+        tok = load_tokenizer_dir(directory)
     except StorytokError as e:
         raise StorytokError(f"{e}; retrain it with `make tokenizer`") from None
     if EOT not in tok.special_ids:

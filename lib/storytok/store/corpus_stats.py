@@ -8,7 +8,10 @@ What counts as what (also written into stats.json under "definitions"):
   must give the file back) but is counted under `blank_rows`, not as a story, and is left
   out of the per-story numbers. Whitespace here is ASCII (space, \\t, \\n, \\r, \\v, \\f).
 - tokens: length of the flat array, i.e. every story and blank-row token plus the
-  separators; `bytes_per_token` = input bytes / tokens.
+  separators; `bytes` = the text it decodes to (the documents joined by the separator: for
+  one .txt input, the file's size); `bytes_per_token` = bytes / tokens. `input_bytes` is the
+  size of the input files on disk (JSON, compressed or Parquet bytes), `input_files` their
+  number, `bad_docs` the null or missing texts read as empty documents (--skip-bad-docs).
 - tokens per story (mean, median, p95, max; share over 512): story tokens only, separator
   excluded; percentiles interpolate linearly (numpy's default).
 - token frequencies (top tokens, vocabulary use) count every token of the flat array,
@@ -40,6 +43,7 @@ from rich.text import Text
 
 from storytok.errors import StorytokError
 from storytok.sources.inputs import EOT
+from storytok.store.parquet_store import manifest_text_bytes
 
 TOP_TOKENS = 20
 LONG_STORY_TOKENS = 512
@@ -52,9 +56,18 @@ DEFINITIONS = {
     "blank_rows": "rows that are empty or ASCII whitespace only, e.g. the lone \\n after a file's last "
                   "separator; kept in the arrays, left out of per-story numbers",
     "tokens": "length of the flat array: story tokens + blank-row tokens + separators",
+    "bytes": "UTF-8 bytes the flat array decodes to: the documents joined by <|endoftext|> (one .txt input: its size)",
+    "input_bytes": "size of the input files on disk (JSON, compressed or Parquet bytes)",
+    "bad_docs": "null or missing texts read as empty documents (--skip-bad-docs)",
     "tokens_per_story": "story tokens without the separator; percentiles interpolate linearly",
     "top_tokens": "frequencies over the whole flat array, separators included",
 }
+
+
+def describe_inputs(m: dict) -> str:
+    """The inputs a manifest records: the file, or 'N files (first ... last)'."""
+    files = [f["path"] for f in m["inputs"]]
+    return files[0] if len(files) == 1 else f"{len(files)} files ({files[0]} ... {files[-1]})"
 
 
 def _token_text(tok, i: int) -> str:
@@ -135,7 +148,7 @@ class StatsAccumulator:
             return np.zeros(0, dtype=bool)
         n_unk = int(np.count_nonzero(values == self.unk))
         if unk_gpt2 is None or unk_gpt2.size != n_unk:
-            raise StorytokError(f"{self.manifest['input']['path']}: the Parquet parts hold {n_unk:,} <|unk|> tokens "
+            raise StorytokError(f"{describe_inputs(self.manifest)}: the Parquet parts hold {n_unk:,} <|unk|> tokens "
                                 f"but {0 if unk_gpt2 is None else unk_gpt2.size:,} unk_gpt2_ids; run `make encode` again")
         return self._gpt2_ws[unk_gpt2]
 
@@ -160,9 +173,9 @@ class StatsAccumulator:
         blank = np.concatenate(self._row_blank)
         story = row_tokens[~blank].astype(np.int64)
         rows = row_tokens.size
-        input_bytes = m["input"]["size"]
+        input_bytes = manifest_text_bytes(m)
         if self._row_bytes + (rows - 1) * len(EOT.encode()) != input_bytes:
-            raise StorytokError(f"{m['input']['path']}: the encoded stories hold "
+            raise StorytokError(f"{describe_inputs(m)}: the encoded stories hold "
                                 f"{self._row_bytes + (rows - 1) * len(EOT.encode()):,} bytes but the input has "
                                 f"{input_bytes:,}; encoding lost text (a storytok bug, please report it)")
         used = np.flatnonzero(self.counts)
@@ -177,7 +190,10 @@ class StatsAccumulator:
         if longest_used is not None:
             longest_used["count"] = int(self.counts[longest_used["id"]])
         out = {
-            "input": m["input"]["path"],
+            "input": describe_inputs(m),
+            "input_files": len(m["inputs"]),
+            "input_bytes": int(sum(f["size"] for f in m["inputs"])),
+            "bad_docs": int(sum(p.get("bad_docs", 0) for p in m["parts"])),
             "stories": int(story.size),
             "blank_rows": int(blank.sum()),
             "rows": int(rows),
