@@ -18,8 +18,9 @@ from numba import njit
 
 from storytok.kernels.encode_cache import (BUSY, ENTRIES, EPOCH, EXT, HITS, ID_LIMIT, K0, K1, LIMIT, LONG_HITS,
                                            LONG_IDS_USED, LONG_MISSES, LONG_ON, LONG_RESETS, MARK, MAX_INLINE, MAX_SHORT,
-                                           MISSES, PAUSE, SHIFT, SLOT, STOP, VAL, atomic_add, claim, home_offset,
-                                           _MASK_LO, load8u, load_acquire, pack_ids, prefetch, publish, short_key)
+                                           MISSES, PAUSE, SHIFT, SLOT, STOP, VAL, home_offset, _MASK_LO, pack_ids,
+                                           short_key)
+from storytok.kernels.intrinsics import atomic_add, claim, load8u, load_acquire, prefetch, publish
 from storytok.kernels.scanner import scan_tokens
 from storytok.kernels.spantable import HASH, K0 as ROW_K0, K1 as ROW_K1, LEN, OFF, ROW_WIDTH, V0, V1
 

@@ -34,10 +34,9 @@ line is already on its way when the probe runs. Hence:
 does not notice a change made here: after changing one, touch bpe_encode.py.)
 """
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit
+
+from storytok.kernels.intrinsics import load8u, load_acquire
 
 K0, K1, VAL, EXT = 0, 1, 2, 3
 SLOT = 4                      # int64 per slot
@@ -77,109 +76,6 @@ _MASK_LO = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1] * 8
 _MASK_HI = np.array([0] * 9 + [(1 << (8 * (k - 8))) - 1 for k in range(9, 16)], dtype=np.uint64)
 _M1 = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15
 _M2 = np.int64(-4417276706812531889)  # 0xC2B2AE3D27D4EB4F
-
-
-@intrinsic
-def prefetch(typingctx, arr, idx):
-    """Hint the CPU to load the cache line of arr[idx] (llvm.prefetch: read, keep in all levels)."""
-    if not isinstance(arr, types.Array):
-        return None
-    sig = types.void(arr, idx)
-
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-                                            "llvm.prefetch.p0")
-        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
-        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def load8u(typingctx, arr, byte_offset):
-    """The 8 bytes at byte_offset from the start of arr's data, as an int64 (little-endian),
-    by one unaligned load. No bounds check: the caller guarantees the bytes exist."""
-    if not isinstance(arr, types.Array):
-        return None
-    sig = types.int64(arr, byte_offset)
-
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        i8p = ir.IntType(8).as_pointer()
-        ptr = builder.gep(builder.bitcast(ary.data, i8p), [args[1]])
-        load = builder.load(builder.bitcast(ptr, ir.IntType(64).as_pointer()))
-        load.align = 1
-        return load
-
-    return sig, codegen
-
-
-def _item_pointer(context, builder, aryty, ary_arg, idx):
-    ary = context.make_array(aryty)(context, builder, ary_arg)
-    return builder.gep(ary.data, [idx])
-
-
-@intrinsic
-def load_acquire(typingctx, arr, idx):
-    """arr[idx] (int64), loaded so that no later load of the thread moves before it."""
-    if not isinstance(arr, types.Array):
-        return None
-    sig = types.int64(arr, idx)
-
-    def codegen(context, builder, signature, args):
-        return builder.load_atomic(_item_pointer(context, builder, signature.args[0], args[0], args[1]),
-                                   "acquire", 8)
-
-    return sig, codegen
-
-
-@intrinsic
-def publish(typingctx, arr, idx, value):
-    """arr[idx] = value (int64), stored after every earlier store of the thread is visible."""
-    if not isinstance(arr, types.Array):
-        return None
-    sig = types.void(arr, idx, value)
-
-    def codegen(context, builder, signature, args):
-        builder.store_atomic(args[2], _item_pointer(context, builder, signature.args[0], args[0], args[1]),
-                             "release", 8)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def claim(typingctx, arr, idx, expected, value):
-    """Atomically: if arr[idx] == expected, set it to value. True if this thread did."""
-    if not isinstance(arr, types.Array):
-        return None
-    sig = types.boolean(arr, idx, expected, value)
-
-    def codegen(context, builder, signature, args):
-        ptr = _item_pointer(context, builder, signature.args[0], args[0], args[1])
-        pair = builder.cmpxchg(ptr, args[2], args[3], "acq_rel", "monotonic")
-        return builder.extract_value(pair, 1)
-
-    return sig, codegen
-
-
-@intrinsic
-def atomic_add(typingctx, arr, idx, value):
-    """arr[idx] += value, atomically (int64)."""
-    if not isinstance(arr, types.Array):
-        return None
-    sig = types.void(arr, idx, value)
-
-    def codegen(context, builder, signature, args):
-        builder.atomic_rmw("add", _item_pointer(context, builder, signature.args[0], args[0], args[1]), args[2],
-                           "monotonic")
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 @njit(cache=True, nogil=True, inline="always")
