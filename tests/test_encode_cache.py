@@ -266,3 +266,38 @@ def test_threads_share_the_table_while_it_grows_and_sweeps():
     stats = tok.cache_stats()
     assert stats["grows"] >= 1 and stats["sweeps"] >= 1, stats
     assert stats["reserved_bytes"] <= 1 << 20
+
+
+def test_threads_racing_to_insert_the_same_new_words():
+    """Four threads encode the same texts at the same moment, so they miss the same words at
+    once and race for the same empty slots. The words share their first 8 bytes (k0) and
+    differ in bytes 8-14 (k1): if two threads could both write one slot (no compare-and-swap
+    claim), a slot could end up with one word's key and another's ids, and later hits would
+    give wrong ids. Every result must equal the no-cache encoding.
+    (Limit: the window of such a race is a few instructions; a mutant without the atomic
+    claim passed this test and the one above in three runs on 2 cores. What it does catch
+    is any failure to pause, grow or sweep while all threads insert the same keys.)"""
+    rng = random.Random(5)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    texts = []
+    for _ in range(12):
+        words = [" sharedpr" + "".join(rng.choice(letters) for _ in range(rng.randint(1, 6))) for _ in range(6000)]
+        texts.append("".join(words * 2))   # second half: hits on what the first half inserted
+    expected = [gpt2(0).encode(t) for t in texts]
+    for budget in (4 << 20, 192 << 10):    # a table that grows; one that also sweeps
+        tok = Tokenizer(*gpt2_vocab_merges()[:2], [EOT], cache_bytes=budget)
+        barrier = threading.Barrier(4)
+        errors: list[str] = []
+
+        def work(k: int) -> None:
+            for j, text in enumerate(texts):
+                barrier.wait()
+                if tok.encode(text) != expected[j]:
+                    errors.append(f"thread {k} text {j}")
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, (budget, errors[:5])
