@@ -51,6 +51,9 @@ def main(argv=None) -> None:
     ap.add_argument("--engine", default="local", help=f"where to encode: {' or '.join(ENGINES)} (default local)")
     ap.add_argument("--shard-bytes", type=int, default=DEFAULT_SHARD_BYTES,
                     help="ray engine: big .txt / .parquet files are cut into shards of about this much (one part each)")
+    ap.add_argument("--cache-mb", type=float, default=None,
+                    help="memory for the encoder's pre-token caches, all threads together "
+                         "(default 256; 0 turns them off; local engine)")
     args = ap.parse_args(argv)
     check_engine(args.engine)
     if args.engine == "ray":
@@ -67,6 +70,10 @@ def main(argv=None) -> None:
                                   skip_bad_docs=args.skip_bad_docs)
                for name, paths in specs.items()}
     tok = load_tokenizer(args.tokenizer)
+    if args.cache_mb is not None:
+        if args.cache_mb < 0:
+            raise StorytokError(f"--cache-mb must be >= 0, got {args.cache_mb:g}")
+        getattr(tok, "gpt2", tok).cache_bytes = int(args.cache_mb * (1 << 20))  # a gpt2-top10k kind wraps one
     cluster = None
     if args.engine == "ray":
         from storytok.engines.ray import connect, encode_split as encode_on_ray

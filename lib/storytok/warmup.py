@@ -63,6 +63,8 @@ def warm_encode() -> None:
         list(tok.encode_file(path, workers=1))
         tok.encode_batch([SAMPLE, "", SAMPLE + "<|endoftext|>"], workers=1)
         tok.encode_arrow([SAMPLE, ""], workers=1)
+        tok.cache_bytes = 1 << 20  # a small cache that grows, then sweeps: compiles those kernels too
+        tok.encode(" ".join(f"w{i}" for i in range(20_000)))
     scan_pretokens(SAMPLE)
     data = SAMPLE.encode()
     starts, ends = kernels.scan_pretokens(data)

@@ -11,8 +11,9 @@ object is made per token, and per document only the returned array view. A list 
 is converted a slice at a time, with a few bytes of padding appended as a last string, so
 the Arrow buffer itself is the kernels' padded buffer (no copy of the text).
 
-Groups run on a persistent thread pool, so each thread's pre-token cache stays warm from
-one call to the next (a `datasets.map` calls once per thousand documents). A large str
+Groups run on a persistent thread pool (threads, and their encoder states, are reused from
+one call to the next; a `datasets.map` calls once per thousand documents); the pre-token
+cache is the Tokenizer's, shared by all of them. A large str
 (encode, encode_to_numpy) is cut into chunks at safe boundaries and encoded the same way.
 The pipeline's chunks (storytok.sources.split) go through encode_chunks.
 
@@ -44,7 +45,7 @@ GROUP_MAX_BYTES = 8 << 20
 STRING_CHUNK_MAX = 16 << 20
 
 
-# ---- a persistent pool, so per-thread caches survive between calls ----------------------
+# ---- a persistent pool, so threads are not started on every call -----------------------
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()

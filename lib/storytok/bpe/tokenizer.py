@@ -2,7 +2,8 @@
 
 It accepts any byte-level BPE: storytok's own ids or GPT-2's. Python objects are turned
 into arrays once, at construction: a byte -> id table, a merge table (pair -> rank, new
-id), the token bytes for decoding. Each thread keeps its own cache of encoded pre-tokens.
+id), the token bytes for decoding. All threads share one cache of encoded pre-tokens,
+held within a byte budget (bpe.cache_budget).
 """
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from storytok.bpe import gpt2_files, tiktoken_files
 from storytok.sources.chunks import (DEFAULT_CHUNK_BYTES, DOC_END, check_text_file, check_utf8, iter_chunks,
                                      safe_cut_bytes)
 from storytok.errors import StorytokError
-from storytok.kernels.bpe_encode import build_merge_table, encode_segments, new_front_cache
-from storytok.kernels.spantable import table_new
-from storytok.parallel import PerThread, ordered_map, resolve_workers
+from storytok.bpe.cache_budget import DEFAULT_CACHE_BYTES, CachePool
+from storytok.kernels.bpe_encode import build_merge_table, encode_segments
+from storytok.kernels.encode_cache import ID_LIMIT, STOP
+from storytok.parallel import ordered_map, resolve_workers
 from storytok.pretokenize.pretokenizer import scanner_classes, text_buffer
 from storytok.progress import ProgressBar
 from storytok.pretokenize.specials import SpecialMatcher
@@ -37,29 +39,11 @@ class EncodedChunk:
     tokens: np.ndarray
 
 
-@dataclass
-class _ThreadState:
-    """What one encoding thread keeps between calls: the pre-token cache (span table rows,
-    key arena, meta; the cached ids and how many are used; the front cache), and an output
-    buffer reused so that each call does not fault in fresh pages."""
-    rows: np.ndarray
-    arena: np.ndarray
-    meta: np.ndarray
-    ids: np.ndarray
-    ids_used: np.ndarray
-    front: np.ndarray
-    out: np.ndarray
-
-    @classmethod
-    def new(cls) -> "_ThreadState":
-        rows, arena, meta = table_new(1 << 12, 1 << 14)
-        return cls(rows, arena, meta, np.empty(1 << 12, np.int64), np.zeros(1, np.int64), new_front_cache(),
-                   np.empty(0, np.uint16))
-
-
 class Tokenizer:
     def __init__(self, vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]],
-                 special_tokens: list[str] | None = None):
+                 special_tokens: list[str] | None = None, *, cache_bytes: int = DEFAULT_CACHE_BYTES):
+        """cache_bytes: memory for the encoder's caches of pre-token ids, all threads together
+        (see `cache_bytes`)."""
         self.vocab = {int(i): bytes(b) for i, b in vocab.items()}
         self.merges = [(bytes(a), bytes(b)) for a, b in merges]
         self._matcher = SpecialMatcher(list(special_tokens or []))
@@ -85,11 +69,15 @@ class Tokenizer:
                 left.append(ids[a]), right.append(ids[b]), new.append(ids[a + b])
             except KeyError:
                 raise StorytokError(f"merge {rank} ({a!r}, {b!r}) uses or makes a token that is not in the vocabulary") from None
-        self._merge_table = build_merge_table(np.array(left, np.int64), np.array(right, np.int64), np.array(new, np.int64))
+        max_id = max(self.vocab)
+        if max_id >= ID_LIMIT or len(self.merges) >= ID_LIMIT:
+            raise StorytokError(f"ids up to {max_id} and {len(self.merges)} merges: the encoder supports "
+                                f"ids and merges below {ID_LIMIT:,}")
+        self._merge_table = build_merge_table(np.array(left, np.int64), np.array(right, np.int64),
+                                              np.array(new, np.int64), self._byte_ids)
         self._special_index_to_id = np.array([self.special_ids[s] for s in self._matcher.tokens], np.int64)
         self._classes = scanner_classes()
-        self._threads = PerThread(_ThreadState.new)
-        max_id = max(self.vocab)
+        self._cache = CachePool(cache_bytes)
         self._tok_len = np.zeros(max_id + 1, np.int64)
         self._tok_known = np.zeros(max_id + 1, bool)
         self._tok_off = np.zeros(max_id + 1, np.int64)
@@ -164,7 +152,7 @@ class Tokenizer:
 
     # ---- encoding ---------------------------------------------------------------------
     def _encode_text(self, buf, words, start: int, end: int, matches=None) -> np.ndarray:
-        """ids of buf[start:end] (valid UTF-8 in a padded buffer), on this thread's cache.
+        """ids of buf[start:end] (valid UTF-8 in a padded buffer), through the shared cache.
 
         matches are the special tokens in that range if already known (a file chunk's).
         """
@@ -178,23 +166,62 @@ class Tokenizer:
         each followed by what after[k] names: a special token (its index in
         self.special_tokens), DOC_END (the id doc_end: the pipeline's separator, or the batch
         API's end-of-document marker) or NO_SPECIAL. The one seam through which the batch API
-        and the pipeline (storytok.bpe.batch) reach the encoder and its per-thread caches.
+        and the pipeline (storytok.bpe.batch) reach the encoder and its shared cache
+        (self._cache: one table for all threads, bpe.cache_budget).
         """
         special = np.full(after.shape, -1, np.int64)
         is_special = after >= 0
         if is_special.any():
             special[is_special] = self._special_index_to_id[after[is_special]]
         special[after == DOC_END] = doc_end
-        t = self._threads.get()
+        if len(starts) == 0:
+            return np.empty(0, self.token_dtype())
         need = int((ends - starts).sum()) + len(starts)   # at most one id per byte, plus one after each segment
-        if t.out.size < need or t.out.dtype != self.token_dtype():
-            t.out = np.empty(max(need, 1), self.token_dtype())
-        n, t.rows, t.arena, t.ids = encode_segments(
-            buf, words, starts, ends, special, self._classes, self._byte_ids, *self._merge_table,
-            t.rows, t.arena, t.meta, t.ids, t.ids_used, t.front, t.out)
-        # a copy the size of the ids: the thread's buffer (one slot per input byte) is reused,
-        # and fresh pages for it on every call would cost more than the copy
-        return t.out[:n].copy()
+        pool = self._cache
+        state = pool.acquire()
+        try:
+            out = state.output(need, self.token_dtype())
+            n, k, pos = 0, 0, int(starts[0])
+            while True:
+                table, tab, generation = pool.enter()
+                try:
+                    n, k, pos = encode_segments(
+                        buf, words, starts, ends, special, self._classes, self._byte_ids, *self._merge_table,
+                        table, tab, state.ts, state.lrows, state.larena, state.lmeta, state.lids, out, k, pos, n)
+                finally:
+                    pool.leave()
+                if k == len(starts):
+                    break
+                if state.ts[STOP]:  # the shared table is at its limit: grow it or sweep it
+                    pool.make_room(generation)
+            # a copy the size of the ids: the state's buffer (one slot per input byte) is reused,
+            # and fresh pages for it on every call would cost more than the copy
+            return out[:n].copy()
+        finally:
+            pool.release(state)
+
+    @property
+    def cache_bytes(self) -> int:
+        """Memory the encoder's caches may use, all threads together (default 256 MB).
+
+        The encoder caches the ids of the pre-tokens it has seen in one table that all
+        threads share (plus a small table per thread for pre-tokens over 15 bytes). The
+        table grows with the distinct words of the input while the budget allows; then,
+        when full, it keeps the entries hit since its previous clean-up and drops the rest
+        (or starts afresh when nearly all were hit). Memory never exceeds the budget,
+        whatever the input. 0 turns the caches off. Setting it drops the caches.
+        """
+        return self._cache.budget
+
+    @cache_bytes.setter
+    def cache_bytes(self, value: int) -> None:
+        if value < 0:
+            raise StorytokError(f"cache_bytes must be >= 0, got {value}")
+        self._cache = CachePool(int(value))
+
+    def cache_stats(self) -> dict[str, int]:
+        """The encoder caches' counters summed over threads: hits, misses, entries, sweeps, wipes, bytes."""
+        return self._cache.stats()
 
     def _encode_bytes(self, data: bytes, end: int | None = None) -> np.ndarray:
         buf, words = text_buffer(data)

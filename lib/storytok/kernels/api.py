@@ -116,16 +116,17 @@ def train_merges(words, offsets, counts, n_merges: int) -> tuple[np.ndarray, np.
 class MergeTable:
     """What encode_spans needs of a merge list (built once by merge_table)."""
     byte_ids: np.ndarray
-    keys: np.ndarray
-    ranks: np.ndarray
-    new_ids: np.ndarray
+    grid: np.ndarray
+    pairs: np.ndarray
+    new_of_rank: np.ndarray
 
 
 def merge_table(left, right, new_ids=None, byte_ids=None) -> MergeTable:
     """The table of merges (left[r], right[r]) -> new_ids[r] in rank order r. By default
     new_ids[r] = 256 + r and byte b is token b (a BPE trained by train_merges); pass both
-    to encode with another numbering (GPT-2's, say)."""
+    to encode with another numbering (GPT-2's, say). Ids must be below 2**21."""
     from storytok.kernels.bpe_encode import build_merge_table
+    from storytok.kernels.encode_cache import ID_LIMIT
 
     left = np.asarray(left, np.int64)
     right = np.asarray(right, np.int64)
@@ -133,7 +134,10 @@ def merge_table(left, right, new_ids=None, byte_ids=None) -> MergeTable:
     byte_ids = np.arange(256, dtype=np.int64) if byte_ids is None else np.asarray(byte_ids, np.int64)
     if left.shape != right.shape or left.shape != new_ids.shape or byte_ids.shape != (256,):
         raise ValueError("left, right and new_ids must have one entry per merge; byte_ids one per byte value")
-    return MergeTable(byte_ids, *build_merge_table(left, right, new_ids))
+    for ids in (left, right, new_ids, byte_ids):
+        if len(ids) and (ids.min() < 0 or ids.max() >= ID_LIMIT):
+            raise ValueError(f"token ids must be in 0..{ID_LIMIT - 1}")
+    return MergeTable(byte_ids, *build_merge_table(left, right, new_ids, byte_ids))
 
 
 def encode_spans(data, starts, ends, table: MergeTable) -> np.ndarray:
@@ -147,4 +151,4 @@ def encode_spans(data, starts, ends, table: MergeTable) -> np.ndarray:
     ends = np.ascontiguousarray(ends, np.int64)
     if starts.shape != ends.shape or (len(starts) and (starts.min() < 0 or ends.max() > n or (ends < starts).any())):
         raise ValueError("starts and ends must be spans of equal count inside data")
-    return encode_kernel(buf, starts, ends, table.byte_ids, table.keys, table.ranks, table.new_ids)
+    return encode_kernel(buf, starts, ends, table.byte_ids, table.grid, table.pairs, table.new_of_rank)

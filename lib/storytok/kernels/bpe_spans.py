@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from storytok.kernels.bpe_encode import bpe_word
+from storytok.kernels.bpe_encode import _shift_of, bpe_bytes
 
 
 @njit(cache=True, nogil=True)
-def encode_spans(buf, starts, ends, byte_ids, mkey, mrank, mnew):
-    """Ids of the pre-tokens buf[starts[k]:ends[k]], back to back (int64)."""
+def encode_spans(buf, starts, ends, byte_ids, grid, ptab, new_of_rank):
+    """Ids of the pre-tokens buf[starts[k]:ends[k]], back to back (int64); empty spans give none."""
     n = starts.shape[0]
     total = 0
     longest = 1
@@ -24,9 +24,12 @@ def encode_spans(buf, starts, ends, byte_ids, mkey, mrank, mnew):
     out = np.empty(total, np.int64)
     parts = np.empty(longest, np.int64)
     ranks = np.empty(longest, np.int64)
+    shift = _shift_of(ptab.shape[0])
     o = 0
     for k in range(n):
-        m = bpe_word(buf, starts[k], ends[k], byte_ids, mkey, mrank, mnew, parts, ranks)
+        if ends[k] == starts[k]:
+            continue
+        m = bpe_bytes(buf, starts[k], ends[k] - starts[k], byte_ids, grid, ptab, shift, new_of_rank, parts, ranks)
         for i in range(m):
             out[o + i] = parts[i]
         o += m
