@@ -194,18 +194,21 @@ def _run_merges(counts: PretokenCounts, n_merges: int, progress: bool):
     return result["out"]
 
 
-def _check_vocab_size(vocab_size, specials: list[str]) -> None:
+def check_vocab_size(vocab_size, special_tokens: list[str] | None) -> list[str]:
+    """The special tokens as training uses them (SpecialMatcher's order), once vocab_size is
+    known to hold the 256 bytes and all of them: checked before any counting."""
+    specials = SpecialMatcher(list(special_tokens or [])).tokens
     if not isinstance(vocab_size, (int, np.integer)) or vocab_size < 256 + len(specials):
         raise StorytokError(f"vocab_size {vocab_size} is too small: it must hold the 256 bytes "
                             f"and {len(specials)} special token(s), so at least {256 + len(specials)}")
+    return specials
 
 
 def train_from_counts(counts: PretokenCounts, vocab_size: int, special_tokens: list[str] | None = None,
                       progress: bool = False, source: str = "input"):
     """The BPE of the given pre-token counts: (vocab, merges) as train_bpe returns them.
     source names the input in the warning given when the vocabulary cannot be filled."""
-    specials = SpecialMatcher(list(special_tokens or [])).tokens
-    _check_vocab_size(vocab_size, specials)
+    specials = check_vocab_size(vocab_size, special_tokens)
     n_merges = int(vocab_size) - 256 - len(specials)
     lens = np.diff(counts.starts)
     kept = (lens >= 2) & (counts.counts > 0)
@@ -244,8 +247,7 @@ def train_bpe(source, vocab_size: int, special_tokens: list[str] | None = None,
     other iterable of str documents (a generator, a dataset column), read in bounded
     batches. Memory is bounded by the distinct pre-tokens, not by the input.
     """
-    matcher = SpecialMatcher(list(special_tokens or []))
-    _check_vocab_size(vocab_size, matcher.tokens)
+    matcher = SpecialMatcher(check_vocab_size(vocab_size, special_tokens))
     chunks, total, position, name = source_chunks(source, matcher, field=field, skip_bad_docs=skip_bad_docs)
     n_chunks = 0
     with ProgressBar(total, "counting pre-tokens", unit="bytes", enabled=progress) as bar:

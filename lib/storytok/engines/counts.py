@@ -23,10 +23,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from storytok.bpe.train import PretokenCounts, train_from_counts
+from storytok.bpe.train import PretokenCounts, check_vocab_size, train_from_counts
 from storytok.errors import StorytokError
 from storytok.kernels.partition import span_partitions
-from storytok.pretokenize.specials import SpecialMatcher
 from storytok.sources.arrow_docs import strings_of
 
 def empty() -> PretokenCounts:
@@ -82,15 +81,6 @@ def concat_counts(parts: list[PretokenCounts]) -> PretokenCounts:
     starts = np.concatenate([p.starts[:-1] + s for p, s in zip(parts, shift)] + [[int(sizes.sum())]])
     return PretokenCounts(np.concatenate([p.data for p in parts]), starts.astype(np.int64),
                           np.concatenate([p.counts for p in parts]))
-
-
-def check_vocab_size(vocab_size, special_tokens: list[str] | None) -> list[str]:
-    """train_bpe's rule (before any counting): room for the 256 bytes and the specials."""
-    specials = SpecialMatcher(list(special_tokens or [])).tokens
-    if not isinstance(vocab_size, (int, np.integer)) or vocab_size < 256 + len(specials):
-        raise StorytokError(f"vocab_size {vocab_size} is too small: it must hold the 256 bytes "
-                            f"and {len(specials)} special token(s), so at least {256 + len(specials)}")
-    return specials
 
 
 def merges_from_counts(c: PretokenCounts, vocab_size: int, special_tokens: list[str] | None = None,

@@ -23,9 +23,8 @@ import itertools
 import os
 import time
 
-from storytok.bpe.train import COUNT_CHUNK_BYTES, PretokenCounts, count_chunks
-from storytok.engines.counts import (check_vocab_size, combine_counts, concat_counts, empty, merges_from_counts,
-                                     partition_counts)
+from storytok.bpe.train import COUNT_CHUNK_BYTES, PretokenCounts, check_vocab_size, count_chunks
+from storytok.engines.counts import combine_counts, concat_counts, empty, merges_from_counts, partition_counts
 from storytok.engines.ray.cluster import Cluster, connect, require_ray
 from storytok.errors import StorytokError
 from storytok.progress import ProgressBar
