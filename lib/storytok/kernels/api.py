@@ -62,15 +62,13 @@ def count_pretokens(data, workers: int = 1) -> tuple[np.ndarray, np.ndarray, np.
     _check_utf8(buf, words, n)
     counter = PretokenCounter()
     if n:
-        step = max(1, -(-n // max(1, workers)))
-        bounds = _pretoken_cuts(buf, words, n, step)
-        if len(bounds) > 2:
-            from concurrent.futures import ThreadPoolExecutor
-            with ThreadPoolExecutor(len(bounds) - 1) as pool:
-                list(pool.map(lambda k: counter.add(buf, words, bounds[k:k + 1], bounds[k + 1:k + 2]),
-                              range(len(bounds) - 1)))
-        else:
-            counter.add(buf, words, bounds[:1], bounds[1:])
+        from storytok.parallel import ordered_map
+
+        bounds = _pretoken_cuts(buf, words, n, max(1, -(-n // max(1, workers))))
+        pieces = range(len(bounds) - 1)
+        for _ in ordered_map(lambda k: counter.add(buf, words, bounds[k:k + 1], bounds[k + 1:k + 2]),
+                             pieces, len(pieces)):
+            pass
     c = counter.result()
     return c.data, c.starts, c.counts
 
@@ -82,18 +80,21 @@ def _pretoken_cuts(buf, words, n, step) -> np.ndarray:
     exactly as inside the whole."""
     if step >= n:
         return np.array([0, n], np.int64)
-    starts, ends = scan_pretokens(buf[:n])     # cheap next to counting; keeps the cuts exact
+    from storytok.kernels.scanner import scan_spans
     from storytok.pretokenize.pretokenizer import scanner_classes
     from storytok.pretokenize.unicode_classes import SPACE
 
-    ascii_space = scanner_classes()[:128] == SPACE
+    classes = scanner_classes()
+    starts, ends = scan_spans(buf, words, 0, n, classes)   # cheap next to counting; keeps the cuts exact
     last = buf[np.maximum(ends - 1, 0)].astype(np.int64)
     settled = last < 0x80
-    settled[settled] = ~ascii_space[last[settled]]
-    ok = np.flatnonzero(settled[:-1]) + 1      # pre-token k + 1 may start a piece when k is settled
-    cuts = np.unique(starts[ok][np.searchsorted(starts[ok], np.arange(step, n, step)).clip(0, max(len(ok) - 1, 0))]) \
-        if len(ok) else np.zeros(0, np.int64)
-    return np.concatenate(([0], cuts[(cuts > 0) & (cuts < n)], [n])).astype(np.int64)
+    settled[settled] = classes[last[settled]] != SPACE
+    candidates = starts[np.flatnonzero(settled[:-1]) + 1]   # pre-token k + 1 may start a piece when k is settled
+    if not len(candidates):
+        return np.array([0, n], np.int64)
+    picked = candidates[np.searchsorted(candidates, np.arange(step, n, step)).clip(0, len(candidates) - 1)]
+    cuts = np.unique(picked[(picked > 0) & (picked < n)])
+    return np.concatenate(([0], cuts, [n])).astype(np.int64)
 
 
 def train_merges(words, offsets, counts, n_merges: int) -> tuple[np.ndarray, np.ndarray]:
